@@ -1,0 +1,1 @@
+"""shrinkwatch: where stock and records diverge across ERP, WMS and MES."""

@@ -1,0 +1,112 @@
+"""Every setting shrinkwatch reads, in one place: environment variables only.
+
+`ENV_VARS` documents them; the README table and the docker-compose test are
+checked against it, so a setting that is read but undocumented fails the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# name -> (default, meaning). Defaults in <angle brackets> are derived.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "SHRINKWATCH_HOME": (
+        "<project>/.shrinkwatch",
+        "Working directory: embedded PostgreSQL data, Airflow home, demo plant, reports.",
+    ),
+    "SHRINKWATCH_DATABASE_URL": (
+        "",
+        "External PostgreSQL for the warehouse (postgresql://user:pw@host:port/db). "
+        "Unset: the embedded server in $SHRINKWATCH_HOME/pg. Its server also holds the "
+        "Airflow metadata database (`airflow`) unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN is set.",
+    ),
+    "SHRINKWATCH_ERP_URL": (
+        "sqlite:///<demo>/erp.sqlite",
+        "SQLAlchemy URL of the ERP database (any dialect).",
+    ),
+    "SHRINKWATCH_WMS_LANDING_DIR": ("<demo>/wms_landing", "Directory the WMS drops its CSV exports in."),
+    "SHRINKWATCH_MES_BASE_URL": (
+        "<the demo MES server>",
+        "Base URL of the MES API; unset, the demo command serves the demo plant's MES on 127.0.0.1.",
+    ),
+    "SHRINKWATCH_MES_TOKEN": ("demo-token", "Bearer token for the MES API."),
+    "SHRINKWATCH_LOCATION_MAP": ("<demo>/location_map.csv", "The plant's location map (CSV)."),
+    "SHRINKWATCH_DEMO_DIR": ("$SHRINKWATCH_HOME/demo", "Where the demo plant is generated."),
+    "SHRINKWATCH_DEMO_SEED": ("42", "Seed of the demo plant; the same seed gives the same plant."),
+    "SHRINKWATCH_DEMO_SCALE": (
+        "0.04",
+        "Size of the demo plant: 1 = about 1M ERP document lines, 1M WMS tasks, 1M MES events.",
+    ),
+    "SHRINKWATCH_DEMO_DAYS": ("90", "Days of history in the demo plant."),
+    "SHRINKWATCH_DEMO_PLANTS": ("2", "Plants in the demo plant."),
+    "SHRINKWATCH_ERP_LOOKBACK_HOURS": (
+        "48",
+        "ERP documents entered up to this long before the last watermark are re-read, "
+        "so late-committed documents are not missed (re-reads are idempotent).",
+    ),
+    "SHRINKWATCH_MES_PAGE_SIZE": ("1000", "`limit` asked of the MES API per page."),
+    "SHRINKWATCH_MES_MAX_RETRIES": ("8", "Retries of one MES request on 429 or 5xx before the load fails."),
+    "SHRINKWATCH_WMS_ENCODINGS": (
+        "utf-8-sig,gb18030",
+        "Encodings tried, in order, for each WMS file (UTF-8 with or without BOM, then GB18030).",
+    ),
+    "SHRINKWATCH_CHUNK_ROWS": ("50000", "Rows buffered per COPY chunk: bounds extraction memory."),
+}
+
+
+def env(name: str) -> str | None:
+    if name not in ENV_VARS:
+        raise KeyError(f"{name} is not a documented shrinkwatch setting")
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str | None
+    demo_dir: Path
+    erp_url: str
+    wms_landing_dir: Path
+    mes_base_url: str | None
+    mes_token: str
+    location_map: Path
+    demo_seed: int
+    demo_scale: float
+    demo_days: int
+    demo_plants: int
+    erp_lookback_hours: float
+    mes_page_size: int
+    mes_max_retries: int
+    wms_encodings: tuple[str, ...]
+    chunk_rows: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(env("SHRINKWATCH_HOME") or PROJECT_ROOT / ".shrinkwatch").resolve()
+        demo_dir = Path(env("SHRINKWATCH_DEMO_DIR") or home / "demo").resolve()
+        return cls(
+            home=home,
+            database_url=env("SHRINKWATCH_DATABASE_URL"),
+            demo_dir=demo_dir,
+            erp_url=env("SHRINKWATCH_ERP_URL") or f"sqlite:///{demo_dir / 'erp.sqlite'}",
+            wms_landing_dir=Path(env("SHRINKWATCH_WMS_LANDING_DIR") or demo_dir / "wms_landing"),
+            mes_base_url=env("SHRINKWATCH_MES_BASE_URL"),
+            mes_token=env("SHRINKWATCH_MES_TOKEN") or "demo-token",
+            location_map=Path(env("SHRINKWATCH_LOCATION_MAP") or demo_dir / "location_map.csv"),
+            demo_seed=int(env("SHRINKWATCH_DEMO_SEED") or 42),
+            demo_scale=float(env("SHRINKWATCH_DEMO_SCALE") or 0.04),
+            demo_days=int(env("SHRINKWATCH_DEMO_DAYS") or 90),
+            demo_plants=int(env("SHRINKWATCH_DEMO_PLANTS") or 2),
+            erp_lookback_hours=float(env("SHRINKWATCH_ERP_LOOKBACK_HOURS") or 48),
+            mes_page_size=int(env("SHRINKWATCH_MES_PAGE_SIZE") or 1000),
+            mes_max_retries=int(env("SHRINKWATCH_MES_MAX_RETRIES") or 8),
+            wms_encodings=tuple(
+                e.strip() for e in (env("SHRINKWATCH_WMS_ENCODINGS") or "utf-8-sig,gb18030").split(",")
+            ),
+            chunk_rows=int(env("SHRINKWATCH_CHUNK_ROWS") or 50000),
+        )
