@@ -1,0 +1,117 @@
+"""The load ledger, `ops.load_ledger`: one row per load attempt.
+
+The ledger is both the audit trail (rows read, loaded, quarantined; how raw
+changed; retries; timings) and the extractors' memory: the last successful
+watermark of a table, and which WMS files were already loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+import psycopg
+
+from shrinkwatch.contracts import SourceTable
+from shrinkwatch.extract.warehouse import LEDGER
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One ledger row, as returned to the caller."""
+
+    load_id: int
+    system: str
+    table_name: str | None
+    file_name: str | None
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_deleted: int = 0
+    retries: int = 0
+    watermark_from: str | None = None
+    watermark_to: str | None = None
+    message: str | None = None
+
+
+def reserve_load_id(conn: psycopg.Connection) -> int:
+    # Taken from the sequence up front so raw and quarantine rows can carry it;
+    # a sequence value survives a rollback, so a failed load keeps its id too.
+    row = conn.execute(
+        f"select nextval(pg_get_serial_sequence('{LEDGER}', 'load_id'))"
+    ).fetchone()
+    return int(row[0])
+
+
+def write_ledger_row(
+    conn: psycopg.Connection,
+    result: LoadResult,
+    *,
+    file_checksum: str | None,
+    started_at: datetime,
+    finished_at: datetime,
+) -> None:
+    fields = asdict(result) | {
+        "file_checksum": file_checksum,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": round((finished_at - started_at).total_seconds(), 3),
+    }
+    columns = ", ".join(fields)
+    placeholders = ", ".join(f"%({name})s" for name in fields)
+    conn.execute(f"insert into {LEDGER} ({columns}) values ({placeholders})", fields)
+
+
+def last_watermark(conn: psycopg.Connection, table: SourceTable) -> str | None:
+    """watermark_to of the table's last successful load, if any."""
+    row = conn.execute(
+        f"""select watermark_to from {LEDGER}
+            where system = %s and table_name = %s and status = 'loaded'
+              and watermark_to is not null
+            order by load_id desc limit 1""",
+        (table.system, table.name),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def loaded_file_with_checksum(
+    conn: psycopg.Connection, table: SourceTable, checksum: str
+) -> str | None:
+    row = conn.execute(
+        f"""select file_name from {LEDGER}
+            where table_name = %s and file_checksum = %s and status = 'loaded'
+            order by load_id limit 1""",
+        (table.name, checksum),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def loaded_files_for_day(
+    conn: psycopg.Connection, table: SourceTable, file_date: date
+) -> list[str]:
+    """Names of the files of this entity and export day that were loaded."""
+    rows = conn.execute(
+        f"""select distinct file_name from {LEDGER}
+            where table_name = %s and status = 'loaded' and file_name like %s""",
+        (table.name, f"wms_{table.source_name}_{file_date:%Y%m%d}%"),
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def failure_recorded(conn: psycopg.Connection, file_name: str, checksum: str) -> bool:
+    row = conn.execute(
+        f"""select 1 from {LEDGER}
+            where file_name = %s and file_checksum = %s and status = 'failed' limit 1""",
+        (file_name, checksum),
+    ).fetchone()
+    return row is not None
+
+
+def unconserved_loads(conn: psycopg.Connection) -> list[tuple]:
+    """Ledger rows where rows_read <> rows_loaded + rows_quarantined: a row
+    was lost or invented somewhere. Must always be empty."""
+    return conn.execute("select * from ops.load_conservation").fetchall()

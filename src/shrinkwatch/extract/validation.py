@@ -1,0 +1,207 @@
+"""Row validation against the source contracts.
+
+Every value is parsed per its contract logical type, whatever shape the source
+delivered it in: WMS gives strings, ERP gives driver-native objects (or strings
+from SQLite), MES gives JSON scalars. A row either comes out as a list of values
+ready for COPY into its raw table, or as a `Rejection` naming the rule and the
+column and value at fault, so the loader can quarantine it instead of losing it.
+
+Numerics stay decimal strings (no float rounding on the way to PostgreSQL);
+ERP local timestamps stay naive and MES epoch milliseconds stay integers, as
+`contracts.py` prescribes for an honest raw layer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+from shrinkwatch.contracts import SourceTable
+
+_INT_RE = re.compile(r"[+-]?\d+")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME_RE = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+_INT32 = 2**31
+_INT64 = 2**63
+
+
+class InvalidValue(ValueError):
+    """A value that does not parse as its column's contract type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    rule: str  # e.g. type:numeric, not_null_key
+    reason: str
+
+
+def _blank_to_none(value: object) -> object:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def parse_text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value.strip() if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL; better a visible rejection than a failed COPY.
+        raise InvalidValue("contains a NUL character")
+    return text or None
+
+
+def _parse_integer(value: object, bound: int) -> int | None:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidValue("is a boolean, not an integer")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float | Decimal):
+        if value != value or value % 1 != 0:  # NaN, or a fraction
+            raise InvalidValue("is not a whole number")
+        number = int(value)
+    elif isinstance(value, str) and _INT_RE.fullmatch(value):
+        number = int(value)
+    else:
+        raise InvalidValue("is not an integer")
+    if not -bound <= number < bound:
+        raise InvalidValue("is out of range")
+    return number
+
+
+def parse_int(value: object) -> int | None:
+    return _parse_integer(value, _INT32)
+
+
+def parse_epoch_ms(value: object) -> int | None:
+    return _parse_integer(value, _INT64)
+
+
+def parse_numeric(value: object) -> str | None:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InvalidValue("is a boolean, not a number")
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # shortest round-trip form, not the binary expansion
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise InvalidValue("is not a number") from None
+    else:
+        raise InvalidValue("is not a number")
+    if not number.is_finite():
+        raise InvalidValue("is not a finite number")
+    return str(number)
+
+
+def parse_date(value: object) -> date | None:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        raise InvalidValue("is a timestamp, not a date")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _DATE_RE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidValue("is not a date YYYY-MM-DD")
+
+
+def parse_time(value: object) -> time | None:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and _TIME_RE.fullmatch(value):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidValue("is not a time HH:MM:SS")
+
+
+def _parse_iso_timestamp(value: object) -> datetime | None:
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidValue("is not an ISO-8601 timestamp")
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    parsed = _parse_iso_timestamp(value)
+    if parsed is not None and parsed.tzinfo is not None:
+        raise InvalidValue("carries a time zone; ERP times are plant-local without zone")
+    return parsed
+
+
+def parse_timestamptz(value: object) -> datetime | None:
+    parsed = _parse_iso_timestamp(value)
+    if parsed is not None and parsed.tzinfo is None:
+        raise InvalidValue("has no time zone (Z or offset)")
+    return parsed
+
+
+PARSERS: dict[str, Callable[[object], object]] = {
+    "text": parse_text,
+    "int": parse_int,
+    "numeric": parse_numeric,
+    "date": parse_date,
+    "time": parse_time,
+    "timestamp": parse_timestamp,
+    "timestamptz": parse_timestamptz,
+    "epoch_ms": parse_epoch_ms,
+}
+
+
+def _shorten(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class RowValidator:
+    """Parses the contract columns of one source table, in contract order."""
+
+    def __init__(self, table: SourceTable):
+        self.table = table
+        self._columns = [(c.name, c.type, PARSERS[c.type]) for c in table.columns]
+        self._key_positions = [table.column_names.index(k) for k in table.key]
+
+    def validate(self, values: Sequence[object]) -> list[object] | Rejection:
+        if len(values) != len(self._columns):
+            return Rejection(
+                "column_count", f"expected {len(self._columns)} values, got {len(values)}"
+            )
+        parsed: list[object] = []
+        for (name, type_, parse), value in zip(self._columns, values, strict=True):
+            try:
+                parsed.append(parse(value))
+            except InvalidValue as problem:
+                return Rejection(f"type:{type_}", f"{name} = {_shorten(value)} {problem}")
+        for position in self._key_positions:
+            if parsed[position] is None:
+                name = self._columns[position][0]
+                return Rejection("not_null_key", f"key column {name} is empty")
+        return parsed

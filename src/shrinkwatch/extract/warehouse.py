@@ -1,0 +1,81 @@
+"""The warehouse schemas the extractors write into: raw, quarantine and ops.
+
+`raw` holds an honest typed copy of every source table (DDL from contracts.py),
+`quarantine` one table per source table for rows that failed their contract,
+and `ops.load_ledger` one row per load attempt. Everything is `if not exists`,
+so each extractor calls `ensure_schemas` before it loads.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from shrinkwatch.contracts import OPS_SCHEMA, QUARANTINE_SCHEMA, RAW_SCHEMA, TABLES, raw_table_ddl
+
+LEDGER = f"{OPS_SCHEMA}.load_ledger"
+LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
+
+_LEDGER_DDL = f"""
+create table if not exists {LEDGER} (
+    load_id bigserial primary key,
+    system text not null,
+    table_name text,
+    file_name text,
+    file_checksum text,
+    watermark_from text,
+    watermark_to text,
+    status text not null check (status in ({", ".join(f"'{s}'" for s in LOAD_STATUSES)})),
+    rows_read bigint not null default 0,
+    rows_loaded bigint not null default 0,
+    rows_quarantined bigint not null default 0,
+    rows_inserted bigint not null default 0,
+    rows_updated bigint not null default 0,
+    rows_unchanged bigint not null default 0,
+    rows_deleted bigint not null default 0,
+    retries int not null default 0,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    duration_s numeric,
+    message text
+);
+create index if not exists load_ledger__table on {LEDGER} (system, table_name, status);
+create index if not exists load_ledger__checksum on {LEDGER} (file_checksum);
+-- Every row read is either loaded or quarantined: this view must stay empty.
+create or replace view {OPS_SCHEMA}.load_conservation as
+select * from {LEDGER}
+where rows_read <> rows_loaded + rows_quarantined;
+"""
+
+
+def quarantine_table(table_name: str) -> str:
+    return f"{QUARANTINE_SCHEMA}.{table_name}"
+
+
+def _quarantine_ddl(table_name: str) -> str:
+    return f"""
+create table if not exists {quarantine_table(table_name)} (
+    load_id bigint not null,
+    source_ref text,
+    rule text not null,
+    reason text not null,
+    raw_record jsonb,
+    quarantined_at timestamptz not null default now()
+);
+create index if not exists {table_name}__load on {quarantine_table(table_name)} (load_id)"""
+
+
+def ensure_schemas(conn: psycopg.Connection) -> None:
+    """Create every schema, table and view the extractors need; commits."""
+    with conn.transaction():
+        # Concurrent extractors (one DAG task per system) must not race on DDL.
+        conn.execute("select pg_advisory_xact_lock(hashtext('shrinkwatch.ensure_schemas'))")
+        for schema in (RAW_SCHEMA, QUARANTINE_SCHEMA, OPS_SCHEMA):
+            conn.execute(f"create schema if not exists {schema}")
+        for table in TABLES:
+            for statement in raw_table_ddl(table).split(";\n"):
+                conn.execute(statement)
+            for statement in _quarantine_ddl(table.name).split(";\n"):
+                conn.execute(statement)
+        for statement in _LEDGER_DDL.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)

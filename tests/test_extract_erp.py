@@ -1,0 +1,130 @@
+"""ERP extraction against a small SQLite ERP and the real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shrinkwatch.contracts import ERP_TABLES
+from shrinkwatch.extract.erp import extract_erp
+from shrinkwatch.extract.ledger import unconserved_loads
+
+DOC_COLUMNS = [c.name for c in ERP_TABLES[2].columns]
+
+
+def doc(mblnr: str, cpudt: str, cputm: str, menge: str = "10.000", zeile: int = 1) -> dict:
+    row = dict.fromkeys(DOC_COLUMNS)
+    row |= {
+        "mblnr": mblnr, "mjahr": 2026, "zeile": zeile, "bwart": "261", "shkzg": "H",
+        "matnr": "000000000010001234", "werks": "1000", "lgort": "0001", "charg": "B2604120A7",
+        "menge": menge, "meins": "KG", "budat": cpudt, "cpudt": cpudt, "cputm": cputm,
+        "usnam": "LI.WEI", "dmbtr": "12.50",
+    }
+    return row
+
+
+def insert(db: Path, table: str, rows: list[dict]) -> None:
+    with sqlite3.connect(db) as conn:
+        for row in rows:
+            conn.execute(
+                f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+
+
+@pytest.fixture
+def erp_db(tmp_path: Path) -> Path:
+    db = tmp_path / "erp.sqlite"
+    with sqlite3.connect(db) as conn:
+        for table in ERP_TABLES:
+            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
+    insert(db, "erp_material", [
+        {"matnr": "000000000010001234", "maktx": "不锈钢螺栓", "meins": "KG", "std_price": "3.25",
+         "changed_at": "2026-04-01 08:00:00"},
+        {"matnr": "000000000010001235", "maktx": "垫圈", "meins": "EA", "std_price": 0.5,
+         "changed_at": "2026-04-02 09:30:00"},
+    ])
+    insert(db, "erp_material_doc", [
+        doc("4900000001", "2026-04-10", "08:00:00"),
+        doc("4900000001", "2026-04-10", "08:00:00", zeile=2),
+        doc("4900000002", "2026-04-12", "14:00:00", menge="7.5"),
+    ])
+    insert(db, "erp_user", [{"usnam": "LI.WEI", "name": "李伟"}, {"usnam": "ZHANG.M"}])
+    return db
+
+
+def raw_snapshot(conninfo: str) -> dict[str, list[tuple]]:
+    with psycopg.connect(conninfo) as conn:
+        return {
+            t.name: conn.execute(f"select * from raw.{t.name} order by 1, 2, 3").fetchall()
+            for t in ERP_TABLES
+        }
+
+
+def assert_conserved(conninfo: str) -> None:
+    with psycopg.connect(conninfo) as conn:
+        assert unconserved_loads(conn) == []
+
+
+def test_first_load_then_rerun_leaves_raw_unchanged(warehouse, erp_db):
+    conninfo = warehouse.conninfo()
+    first = {r.table_name: r for r in extract_erp(conninfo, f"sqlite:///{erp_db}")}
+    assert {r.status for r in first.values()} == {"loaded"}
+    assert first["erp_material_doc"].rows_inserted == 3
+    assert first["erp_material_doc"].watermark_to == "2026-04-12T14:00:00"
+    assert first["erp_material"].rows_inserted == 2
+    assert first["erp_user"].rows_inserted == 2
+    before = raw_snapshot(conninfo)
+    assert before["erp_material"][0][7] == pytest.approx(3.25)
+
+    second = {r.table_name: r for r in extract_erp(conninfo, f"sqlite:///{erp_db}")}
+    assert raw_snapshot(conninfo) == before  # _load_id included: untouched rows
+    for result in second.values():
+        assert result.rows_unchanged == result.rows_read
+        assert result.rows_inserted == result.rows_updated == result.rows_deleted == 0
+    assert second["erp_material_doc"].watermark_from == "2026-04-10T14:00:00"
+    assert second["erp_material_doc"].rows_read == 1  # only the doc inside the lookback
+    assert_conserved(conninfo)
+
+
+def test_late_document_inside_lookback_is_picked_up(warehouse, erp_db):
+    conninfo = warehouse.conninfo()
+    extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_material_doc"])
+    # committed after the first run, but entered before its watermark
+    insert(erp_db, "erp_material_doc", [
+        doc("4900000003", "2026-04-12", "09:15:00"),  # 5 h before the watermark
+        doc("4900000004", "2026-04-01", "09:15:00"),  # far outside the 48 h lookback
+    ])
+    (result,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_material_doc"])
+    assert (result.rows_read, result.rows_inserted, result.rows_unchanged) == (2, 1, 1)
+    with psycopg.connect(conninfo) as conn:
+        docs = conn.execute("select mblnr from raw.erp_material_doc order by 1").fetchall()
+    assert [d for (d,) in docs] == ["4900000001", "4900000001", "4900000002", "4900000003"]
+    assert_conserved(conninfo)
+
+
+def test_bad_rows_quarantined_and_full_table_deletes_absent_keys(warehouse, erp_db):
+    conninfo = warehouse.conninfo()
+    insert(erp_db, "erp_material_doc", [
+        doc("4900000005", "2026-04-11", "10:00:00", menge="ten"),
+        doc("4900000002", "2026-04-12", "14:00:00"),  # same key as an earlier row
+    ])
+    results = {r.table_name: r for r in extract_erp(conninfo, f"sqlite:///{erp_db}")}
+    docs = results["erp_material_doc"]
+    assert (docs.rows_read, docs.rows_loaded, docs.rows_quarantined) == (5, 3, 2)
+    with psycopg.connect(conninfo) as conn:
+        rules = conn.execute(
+            "select rule, reason, source_ref from quarantine.erp_material_doc order by rule"
+        ).fetchall()
+    assert rules[0][0] == "duplicate_key_in_batch"
+    assert "mblnr=4900000002" in rules[0][2]
+    assert rules[1][0] == "type:numeric" and "menge = 'ten'" in rules[1][1]
+
+    with sqlite3.connect(erp_db) as conn:
+        conn.execute("delete from erp_user where usnam = 'ZHANG.M'")
+    (users,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_user"])
+    assert (users.rows_deleted, users.rows_unchanged) == (1, 1)
+    assert_conserved(conninfo)
