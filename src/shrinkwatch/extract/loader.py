@@ -262,12 +262,14 @@ def load_table(
     watermark_from: str | None = None,
     previous_watermark: str | None = None,
     retries: Callable[[], int] = lambda: 0,
-    message: str | None = None,
+    notes: Sequence[str] = (),
 ) -> LoadResult:
     """Load one read of `table` from `rows` and record it in the ledger.
 
     `previous_watermark` is carried forward as watermark_to when the read
     brings no row with a watermark, so the next run keeps its starting point.
+    `retries` and `notes` (for the ledger message) are read only once `rows` is
+    exhausted, so the reader behind `rows` may still add to them.
     """
     started_at = _utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -279,7 +281,7 @@ def load_table(
         load = _Load(conn, table, load_id)
         try:
             with conn.transaction():
-                result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, message)
+                result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, notes)
                 result = replace(
                     result,
                     retries=retries(),
@@ -308,7 +310,7 @@ def _stage_and_merge(
     base: LoadResult,
     chunk_rows: int,
     file_scope: FileScope | None,
-    message: str | None,
+    reader_notes: Sequence[str],
 ) -> LoadResult:
     table = load.table
     load.create_stage()
@@ -318,7 +320,7 @@ def _stage_and_merge(
     superseded, duplicates = load.resolve_duplicates()
     merged = load.rows_staged - superseded - duplicates
     inserted = updated = deleted = 0
-    notes = [message] if message else []
+    notes = list(reader_notes)
     if table.strategy == "file":
         if file_scope is None:
             raise ValueError(f"{table.name}: a file load needs its FileScope")
@@ -362,18 +364,19 @@ def _record_failure(
 
 def record_skip(
     conninfo: str,
-    table: SourceTable,
+    system: str,
+    table_name: str | None,
     *,
     status: str,
     file_name: str,
     file_checksum: str,
     message: str,
 ) -> LoadResult:
-    """A ledger row for a file deliberately not loaded (or not loadable)."""
+    """A ledger row for a file deliberately not loaded, or not loadable at all."""
     started_at = _utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         result = LoadResult(
-            load_id=reserve_load_id(conn), system=table.system, table_name=table.name,
+            load_id=reserve_load_id(conn), system=system, table_name=table_name,
             file_name=file_name, status=status, message=message,
         )
         write_ledger_row(

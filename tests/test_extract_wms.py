@@ -1,0 +1,165 @@
+"""WMS extraction from a landing directory into the real embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shrinkwatch.extract.ledger import unconserved_loads
+from shrinkwatch.extract.wms import extract_wms
+
+TASK_HEADER = (
+    "task_id,task_type,sku,lot,from_bin,to_bin,qty,uom,ref_doc,created_at,confirmed_at,"
+    "confirmed_by,device_id,scanned_barcode"
+)
+STOCK_HEADER = "snapshot_at,warehouse,zone,bin,sku,lot,qty,uom,status"
+ITEM_HEADER = "sku,erp_material,gtin,description,uom,units_per_uom,base_uom,spec"
+
+
+def task(task_id: str, qty: str = "2") -> str:
+    return (
+        f"{task_id},PICK,SKU-10001234,LOT-B2604120A7,A-01-02-03,LINE-01,{qty},BAG,"
+        "000001000123,2026-04-12T01:23:45Z,2026-04-12T01:40:00Z,wms.li,RF-07,"
+    )
+
+
+def stock(bin_code: str, qty: str) -> str:
+    return f"2026-04-12T16:00:00Z,WH01,A,{bin_code},SKU-10001234,b2604120a7,{qty},BAG,AVAILABLE"
+
+
+def write(landing: Path, name: str, header: str, lines: list[str], encoding="utf-8") -> Path:
+    path = landing / name
+    path.write_bytes("\r\n".join([header, *lines, ""]).encode(encoding))
+    return path
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    directory = tmp_path / "wms_landing"
+    directory.mkdir()
+    return directory
+
+
+def query(conninfo: str, sql: str) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def assert_conserved(conninfo: str) -> None:
+    with psycopg.connect(conninfo) as conn:
+        assert unconserved_loads(conn) == []
+
+
+def test_duplicate_file_is_skipped_and_recorded(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    original = write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T1"), task("T2")])
+    (first,) = extract_wms(conninfo, landing)
+    assert (first.status, first.rows_read, first.rows_loaded, first.rows_inserted) == (
+        "loaded", 2, 2, 2,
+    )
+    shutil.copy(original, landing / "wms_task_20260413.csv")  # the same export, resent
+    results = extract_wms(conninfo, landing)
+    assert [(r.file_name, r.status, r.rows_read) for r in results] == [
+        ("wms_task_20260412.csv", "skipped_duplicate", 0),
+        ("wms_task_20260413.csv", "skipped_duplicate", 0),
+    ]
+    assert query(conninfo, "select count(*) from raw.wms_task") == [(2,)]
+    ledger = query(conninfo, "select status, file_checksum from ops.load_ledger order by load_id")
+    assert [s for s, _ in ledger] == ["loaded", "skipped_duplicate", "skipped_duplicate"]
+    assert len({c for _, c in ledger}) == 1 and len(ledger[0][1]) == 64
+    assert_conserved(conninfo)
+
+
+def test_later_seq_replaces_and_earlier_seq_is_superseded(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    lines = [stock("A-01-01-01", "5"), stock("A-01-01-02", "6"), stock("A-01-01-03", "7")]
+    write(landing, "wms_bin_stock_20260412.csv", STOCK_HEADER, lines)
+    write(landing, "wms_bin_stock_20260411.csv", STOCK_HEADER, lines[:1])  # another day stays
+    extract_wms(conninfo, landing)
+    write(landing, "wms_bin_stock_20260412_2.csv", STOCK_HEADER, [stock("A-01-01-01", "4")])
+    results = {r.file_name: r for r in extract_wms(conninfo, landing)}
+    replacing = results["wms_bin_stock_20260412_2.csv"]
+    assert (replacing.status, replacing.rows_inserted, replacing.rows_deleted) == ("loaded", 1, 3)
+    assert query(
+        conninfo, "select _file_date::text, _file_seq, bin, qty from raw.wms_bin_stock order by 1"
+    ) == [("2026-04-11", 0, "A-01-01-01", 5), ("2026-04-12", 2, "A-01-01-01", 4)]
+
+    # seq 1 arrives late, after seq 2 was loaded: it must not bring old rows back
+    write(landing, "wms_bin_stock_20260412_1.csv", STOCK_HEADER, lines[1:])
+    results = {r.file_name: r for r in extract_wms(conninfo, landing)}
+    assert results["wms_bin_stock_20260412_1.csv"].status == "skipped_superseded"
+    assert query(conninfo, "select count(*) from raw.wms_bin_stock") == [(2,)]
+    assert_conserved(conninfo)
+
+
+def test_gb18030_and_bom_files_decode(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    write(landing, "wms_item_20260412.csv", ITEM_HEADER,
+          ["SKU-10001234,10001234,06901234567892,不锈钢螺栓 Φ12,BAG,25,KG,12x100mm SS304"],
+          encoding="gb18030")
+    write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T1")], encoding="utf-8-sig")
+    results = {r.table_name: r for r in extract_wms(conninfo, landing)}
+    assert results["wms_item"].message == "decoded as gb18030"
+    assert results["wms_task"].message == "decoded as utf-8-sig"
+    assert query(conninfo, "select description, units_per_uom from raw.wms_item") == [
+        ("不锈钢螺栓 Φ12", 25)
+    ]
+    assert query(conninfo, "select task_id, _line_no from raw.wms_task") == [("T1", 2)]
+    assert_conserved(conninfo)
+
+
+def test_undecodable_file_is_quarantined_while_others_load(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    broken = TASK_HEADER.encode() + b"\nT9,PICK,SKU-1,\xff\xfe,,,1,EA\n\nT10,PICK\n"
+    (landing / "wms_task_20260412.csv").write_bytes(broken)
+    write(landing, "wms_task_20260413.csv", TASK_HEADER, [task("T1")])
+    results = {r.file_name: r for r in extract_wms(conninfo, landing)}
+    bad = results["wms_task_20260412.csv"]
+    assert (bad.rows_read, bad.rows_loaded, bad.rows_quarantined) == (2, 0, 2)
+    assert results["wms_task_20260413.csv"].rows_loaded == 1
+    rows = query(conninfo, "select source_ref, rule, reason, raw_record->>'line' "
+                           "from quarantine.wms_task order by 1")
+    assert [(ref, rule) for ref, rule, _, _ in rows] == [
+        ("wms_task_20260412.csv:2", "encoding"), ("wms_task_20260412.csv:4", "encoding"),
+    ]
+    assert "utf-8-sig" in rows[0][2] and "gb18030" in rows[0][2] and "line 2" in rows[0][2]
+    assert rows[0][3] == "T9,PICK,SKU-1,\\xff\\xfe,,,1,EA"
+    assert_conserved(conninfo)
+
+
+def test_bad_rows_are_quarantined_while_the_rest_of_the_file_loads(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    write(landing, "wms_task_20260412.csv", TASK_HEADER + ",extra_col", [
+        task("T1") + ",x", task("T2", qty="abc") + ",x", task("T3") + ",x",
+        "T4,PICK,too,few", task("T1") + ",x", task("") + ",x",
+    ])
+    count_lines = ["C1,2026-04-12T02:00:00Z"]
+    write(landing, "wms_cycle_count_20260412.csv", "count_id,counted_at", count_lines)
+    (landing / "wms_task_export.csv").write_text("task_id\nT1\n")
+    results = {r.file_name: r for r in extract_wms(conninfo, landing)}
+
+    tasks = results["wms_task_20260412.csv"]
+    assert (tasks.rows_read, tasks.rows_loaded, tasks.rows_quarantined) == (6, 2, 4)
+    assert "ignored extra columns: extra_col" in tasks.message
+    assert query(conninfo, "select rule, reason from quarantine.wms_task order by source_ref") == [
+        ("type:numeric", "qty = 'abc' is not a number"),
+        ("column_count", "expected 15 fields as in the header, got 4"),
+        ("duplicate_key_in_batch", "key (task_id) already read at wms_task_20260412.csv:2"),
+        ("not_null_key", "key column task_id is empty"),
+    ]
+    assert query(conninfo, "select task_id, qty from raw.wms_task order by 1") == [
+        ("T1", 2), ("T3", 2),
+    ]
+    counts = results["wms_cycle_count_20260412.csv"]
+    assert (counts.rows_read, counts.rows_quarantined) == (1, 1)
+    assert query(conninfo, "select rule, reason from quarantine.wms_cycle_count")[0][0] == (
+        "missing_column"
+    )
+    misnamed = results["wms_task_export.csv"]
+    assert misnamed.status == "failed" and "wms_<entity>_<YYYYMMDD>" in misnamed.message
+    # a misnamed file is reported once, not on every run
+    assert "wms_task_export.csv" not in {r.file_name for r in extract_wms(conninfo, landing)}
+    assert_conserved(conninfo)
