@@ -1,0 +1,434 @@
+"""The dbt project: its sources match contracts.py, and `dbt build` runs green
+on a real PostgreSQL with representative raw rows (staging, mart, unit tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from psycopg import sql
+
+from shrinkwatch import contracts
+from shrinkwatch.postgres import PgTarget
+
+DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+STAGING = DBT_PROJECT / "models" / "staging"
+SYSTEMS = ("erp", "wms", "mes")
+
+STAGING_MODELS = {
+    "erp_material": "stg_erp__materials",
+    "erp_batch": "stg_erp__batches",
+    "erp_material_doc": "stg_erp__material_docs",
+    "erp_phys_inv": "stg_erp__phys_inv_items",
+    "erp_release": "stg_erp__releases",
+    "erp_user": "stg_erp__users",
+    "wms_item": "stg_wms__items",
+    "wms_bin_stock": "stg_wms__bin_stock",
+    "wms_task": "stg_wms__tasks",
+    "wms_cycle_count": "stg_wms__cycle_counts",
+    "mes_work_orders": "stg_mes__work_orders",
+    "mes_consumptions": "stg_mes__consumptions",
+    "mes_scrap": "stg_mes__scrap",
+    "mes_line_returns": "stg_mes__line_returns",
+    "mes_outsourcing": "stg_mes__outsourcing",
+}
+
+
+def _sources(system: str) -> dict:
+    doc = yaml.safe_load((STAGING / system / f"_{system}__sources.yml").read_text(encoding="utf-8"))
+    (source,) = doc["sources"]
+    return source
+
+
+def _model_docs() -> dict[str, dict]:
+    models = {}
+    for path in sorted((DBT_PROJECT / "models").rglob("_*__models.yml")):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8")).get("models") or []:
+            models[model["name"]] = model
+    return models
+
+
+# --- static: the YAML can never drift from contracts.py ----------------------
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_sources_declare_exactly_the_contract_tables_and_columns(system: str):
+    source = _sources(system)
+    assert source["name"] == system
+    assert source["schema"] == contracts.RAW_SCHEMA
+    declared = {t["name"]: t for t in source["tables"]}
+    expected = {t.name: t for t in contracts.tables_of(system)}
+    assert list(declared) == list(expected)
+    for name, table in expected.items():
+        yml = declared[name]
+        assert yml.get("description"), name
+        columns = [(c["name"], c.get("data_type")) for c in yml["columns"]]
+        assert columns == [(c.name, contracts.PG_TYPES[c.type]) for c in table.raw_columns], name
+        undocumented = [c["name"] for c in yml["columns"] if not c.get("description")]
+        assert not undocumented, (name, undocumented)
+
+
+def test_every_source_table_has_exactly_one_staging_model():
+    assert set(STAGING_MODELS) == set(contracts.BY_NAME)
+    for table, model in STAGING_MODELS.items():
+        system = contracts.BY_NAME[table].system
+        path = STAGING / system / f"{model}.sql"
+        assert f"source('{system}', '{table}')" in path.read_text(encoding="utf-8"), path
+    selecting = [
+        p.name
+        for p in (DBT_PROJECT / "models").rglob("*.sql")
+        if "source(" in p.read_text(encoding="utf-8")
+    ]
+    assert sorted(selecting) == sorted(f"{m}.sql" for m in STAGING_MODELS.values())
+
+
+# --- dbt build on a real PostgreSQL -------------------------------------------
+
+SHANGHAI_TO_UTC = timedelta(hours=-8)
+LOAD_ID = 7
+
+
+def _epoch_ms(value: str) -> int:
+    return int(datetime.fromisoformat(value).timestamp() * 1000)
+
+
+def _insert(conn: psycopg.Connection, table: str, rows: list[dict]) -> None:
+    for row in rows:
+        row = {"_load_id": LOAD_ID, **row}
+        conn.execute(
+            sql.SQL("insert into {}.{} ({}) values ({})").format(
+                sql.Identifier(contracts.RAW_SCHEMA),
+                sql.Identifier(table),
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row)),
+            ),
+            list(row.values()),
+        )
+
+
+def _wms_file(entity: str, day: str, seq: int, line: int) -> dict:
+    suffix = f"_{seq}" if seq else ""
+    return {
+        "_source_file": f"wms_{entity}_{day.replace('-', '')}{suffix}.csv",
+        "_file_date": date.fromisoformat(day),
+        "_file_seq": seq,
+        "_line_no": line,
+    }
+
+
+M1, M2 = "000000000010001234", "000000000010005678"
+
+
+def _load_raw(target: PgTarget) -> None:
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        conn.execute(f"create schema {contracts.RAW_SCHEMA}")
+        for table in contracts.TABLES:
+            conn.execute(contracts.raw_table_ddl(table))
+
+        _insert(
+            conn,
+            "erp_material",
+            [
+                {
+                    "matnr": M1,
+                    "maktx": "不锈钢螺栓",
+                    "meins": "EA",
+                    "critical": "X",
+                    "std_price": 1.25,
+                    "changed_at": datetime(2026, 4, 1, 10, 0),
+                },
+                {
+                    "matnr": M2,
+                    "maktx": "树脂",
+                    "meins": "KG",
+                    "critical": "",
+                    "std_price": 30,
+                    "changed_at": datetime(2026, 4, 1, 11, 0),
+                },
+            ],
+        )
+        _insert(conn, "erp_user", [{"usnam": "ZHANGW", "name": "Zhang Wei", "werks": "1000"}])
+        doc = {
+            "mjahr": 2026,
+            "zeile": 1,
+            "shkzg": "H",
+            "bwart": "261",
+            "usnam": "ZHANGW",
+            "lgort": "0001",
+            "menge": 10,
+            "meins": "EA",
+            "cpudt": date(2026, 4, 12),
+        }
+        _insert(
+            conn,
+            "erp_material_doc",
+            [
+                {**doc, "mblnr": "4900000001", "matnr": M1, "werks": "1000", "cputm": "09:00:00"},
+                # 07:00 in Shanghai is the previous UTC day
+                {**doc, "mblnr": "4900000002", "matnr": M2, "werks": "1000", "cputm": "07:00:00"},
+                {**doc, "mblnr": "4900000003", "matnr": M1, "werks": "2000", "cputm": "10:00:00"},
+                {**doc, "mblnr": "4900000004", "matnr": M1, "werks": "1000", "cputm": "12:00:00"},
+            ],
+        )
+
+        _insert(
+            conn,
+            "wms_item",
+            [
+                {
+                    "sku": "SKU-10001234",
+                    "description": "old",
+                    "uom": "EA",
+                    **_wms_file("item", "2026-04-11", 0, 2),
+                },
+                {
+                    "sku": "SKU-10005678",
+                    "description": "resin",
+                    "uom": "BAG",
+                    **_wms_file("item", "2026-04-11", 0, 3),
+                },
+                {
+                    "sku": "SKU-10001234",
+                    "description": "new",
+                    "uom": "EA",
+                    **_wms_file("item", "2026-04-12", 0, 2),
+                },
+            ],
+        )
+        _insert(
+            conn,
+            "wms_bin_stock",
+            [
+                {
+                    "snapshot_at": datetime(2026, 4, 12, 15, 59, 59, tzinfo=UTC),
+                    "warehouse": "WH01",
+                    "zone": "A",
+                    "bin": bin_,
+                    "sku": sku,
+                    "lot": "lot-b2604120a7",
+                    "qty": 3,
+                    "uom": "EA",
+                    "status": "AVAILABLE",
+                    **_wms_file("bin_stock", "2026-04-12", 0, line),
+                }
+                for line, (bin_, sku) in enumerate(
+                    [("A-01-01-01", "SKU-10001234"), ("A-01-01-02", "SKU-10005678")], 2
+                )
+            ],
+        )
+        task = {"task_type": "LINE_FEED", "sku": "SKU-10001234", "qty": 1, "uom": "EA"}
+        _insert(
+            conn,
+            "wms_task",
+            [
+                {
+                    **task,
+                    "task_id": "T3",
+                    "to_bin": "X-99",
+                    "created_at": datetime(2026, 4, 11, 3, tzinfo=UTC),
+                    **_wms_file("task", "2026-04-11", 0, 2),
+                },
+                # the 04-12 export came twice: _1 replaces _0, whose T2 is therefore gone
+                {
+                    **task,
+                    "task_id": "T1",
+                    "from_bin": "A-01-01-01",
+                    "to_bin": "LINE-9",
+                    "qty": 9,
+                    "created_at": datetime(2026, 4, 12, 2, tzinfo=UTC),
+                    **_wms_file("task", "2026-04-12", 0, 2),
+                },
+                {
+                    **task,
+                    "task_id": "T2",
+                    "from_bin": "A-01-01-01",
+                    "created_at": datetime(2026, 4, 12, 3, tzinfo=UTC),
+                    **_wms_file("task", "2026-04-12", 0, 3),
+                },
+                {
+                    **task,
+                    "task_id": "T1",
+                    "from_bin": "A-01-01-01",
+                    "to_bin": "LINE-9",
+                    "qty": 2,
+                    "created_at": datetime(2026, 4, 12, 2, tzinfo=UTC),
+                    **_wms_file("task", "2026-04-12", 1, 2),
+                },
+            ],
+        )
+
+        _insert(
+            conn,
+            "mes_work_orders",
+            [
+                {
+                    "order_no": "1000123",
+                    "material": "06901234567892",
+                    "status": "RUNNING",
+                    "released_at": _epoch_ms("2026-04-12T00:00:00+00:00"),
+                    "updated_at": _epoch_ms("2026-04-12T00:00:00+00:00"),
+                },
+            ],
+        )
+        _insert(
+            conn,
+            "mes_consumptions",
+            [
+                {
+                    "event_id": f"C-{i}",
+                    "order_no": "1000123",
+                    "barcode": "(01)06901234567892(10)B2604120A7",
+                    "qty": 1,
+                    "uom": "pcs",
+                    "consumed_at": _epoch_ms(at),
+                    "updated_at": _epoch_ms(at),
+                }
+                for i, at in enumerate(
+                    ["2026-04-12T01:23:45.123+00:00", "2026-04-12T23:59:59+00:00"]
+                )
+            ],
+        )
+
+
+def _dbt(target: PgTarget, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    dbt = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
+    assert dbt, "dbt executable not found next to the interpreter"
+    env = {
+        **os.environ,
+        "SHRINKWATCH_PG_HOST": target.host,
+        "SHRINKWATCH_PG_PORT": str(target.port),
+        "SHRINKWATCH_PG_USER": target.user,
+        "SHRINKWATCH_PG_PASSWORD": target.password,
+        "SHRINKWATCH_PG_DATABASE": target.dbname,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    return subprocess.run(
+        [
+            dbt,
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+MART_ROWS = """
+    select activity_date, source_table, site_code, row_count, material_count
+    from marts.fct_daily_source_activity
+"""
+
+
+def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, tmp_path: Path):
+    _load_raw(warehouse)
+
+    result = _dbt(warehouse, tmp_path, "build")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+    run = json.loads((tmp_path / "target" / "run_results.json").read_text())
+    statuses = {r["unique_id"]: r["status"] for r in run["results"]}
+    # clean rows: not even a warning
+    not_clean = {uid: s for uid, s in statuses.items() if s not in ("success", "pass")}
+    assert not not_clean, not_clean
+    unit_tests = [uid for uid in statuses if uid.startswith("unit_test.")]
+    assert len(unit_tests) >= 3, unit_tests
+
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        conn.execute("set time zone 'UTC'")
+        views = dict(
+            conn.execute(
+                "select table_name, table_type from information_schema.tables"
+                " where table_schema = 'staging'"
+            ).fetchall()
+        )
+        assert views == {model: "VIEW" for model in STAGING_MODELS.values()}
+
+        counts = {
+            m: conn.execute(f"select count(*) from staging.{m}").fetchone()[0]
+            for m in STAGING_MODELS.values()
+        }
+        assert counts == {
+            **{m: 0 for m in STAGING_MODELS.values()},
+            "stg_erp__materials": 2,
+            "stg_erp__users": 1,
+            "stg_erp__material_docs": 4,
+            "stg_wms__items": 2,
+            "stg_wms__bin_stock": 2,
+            "stg_wms__tasks": 2,
+            "stg_mes__work_orders": 1,
+            "stg_mes__consumptions": 2,
+        }
+
+        # every column of every staging view (and the mart) is documented
+        docs = _model_docs()
+        for model in [*STAGING_MODELS.values(), "fct_daily_source_activity"]:
+            actual = [
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns"
+                    " where table_name = %s order by ordinal_position",
+                    (model,),
+                )
+            ]
+            documented = [c["name"] for c in docs[model]["columns"] if c.get("description")]
+            assert sorted(actual) == sorted(documented), model
+
+        entered = dict(
+            conn.execute(
+                "select material_doc_number, entered_at from staging.stg_erp__material_docs"
+            )
+        )
+        assert entered["4900000002"] == datetime(2026, 4, 12, 7, tzinfo=UTC) + SHANGHAI_TO_UTC
+        assert conn.execute(
+            "select material_number, is_critical from staging.stg_erp__materials order by 1"
+        ).fetchall() == [(M1, True), (M2, False)]
+        assert conn.execute(
+            "select sku, item_description from staging.stg_wms__items order by 1"
+        ).fetchall() == [("SKU-10001234", "new"), ("SKU-10005678", "resin")]
+        assert conn.execute(
+            "select task_id, quantity, file_seq from staging.stg_wms__tasks order by 1"
+        ).fetchall() == [("T1", 2, 1), ("T3", 1, 0)]
+        consumed = conn.execute(
+            "select min(consumed_at) from staging.stg_mes__consumptions"
+        ).fetchone()[0]
+        assert consumed == datetime(2026, 4, 12, 1, 23, 45, 123000, tzinfo=UTC)
+
+        mart = set(conn.execute(MART_ROWS).fetchall())
+    d11, d12, d01 = date(2026, 4, 11), date(2026, 4, 12), date(2026, 4, 1)
+    assert mart == {
+        (d01, "erp_material", None, 2, 2),
+        (d12, "erp_material_doc", "1000", 2, 1),
+        (d11, "erp_material_doc", "1000", 1, 1),
+        (d12, "erp_material_doc", "2000", 1, 1),
+        (d12, "wms_item", None, 1, 1),
+        (d11, "wms_item", None, 1, 1),
+        (d12, "wms_bin_stock", "WH01", 2, 2),
+        (d12, "wms_task", "WH01", 1, 1),  # placed by its from_bin's snapshot
+        (d11, "wms_task", None, 1, 1),  # its bin is in no snapshot
+        (d12, "mes_work_orders", None, 1, 1),
+        (d12, "mes_consumptions", None, 2, None),
+    }
+
+    # deterministic: a rerun with no new data rebuilds the same table
+    rerun = _dbt(warehouse, tmp_path, "run", "--select", "fct_daily_source_activity")
+    assert rerun.returncode == 0, rerun.stdout[-4000:]
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        assert set(conn.execute(MART_ROWS).fetchall()) == mart
