@@ -1,0 +1,47 @@
+# The two commands: `make demo` (the main job) and `make test` (the suite).
+# Both install what they need: uv (pinned) into .tools/, then the locked
+# environment from uv.lock into .venv/. Only Python 3.11 is assumed.
+
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+PYTHON ?= 3.11
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export GX_ANALYTICS_ENABLED := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: demo test lint db-start db-stop clean
+
+demo: .venv/.synced
+	.venv/bin/shrinkwatch demo
+
+test: .venv/.synced test-tools
+	.venv/bin/python -m pytest
+
+lint: .venv/.synced
+	$(UV) run --frozen ruff check src dags tests
+
+db-start: .venv/.synced
+	.venv/bin/shrinkwatch db start
+
+db-stop: .venv/.synced
+	.venv/bin/shrinkwatch db stop
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+# Debian tools the tests drive: docker-compose validates docker-compose.yml
+# (no Docker engine needed for `config`).
+.PHONY: test-tools
+test-tools:
+	@command -v docker-compose >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+clean:
+	-.venv/bin/shrinkwatch db stop
+	rm -rf .shrinkwatch .venv .tools dbt_project/target dbt_project/logs expectations/gx/uncommitted

@@ -1,0 +1,143 @@
+"""DAG definitions shared by the thin files in `dags/`.
+
+Parsing must stay cheap (the scheduler re-parses every file often): nothing
+here touches a database, the network, dbt or Great Expectations at import
+time; the tasks import what they need when they run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Asset, dag, task
+
+from shrinkwatch import orchestration
+
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_ARGS = {"owner": "shrinkwatch", "retries": 2, "retry_delay": timedelta(minutes=2)}
+
+EXTRACTORS = {
+    "erp": orchestration.extract_erp_task,
+    "wms": orchestration.extract_wms_task,
+    "mes": orchestration.extract_mes_task,
+}
+
+
+def raw_asset(system: str) -> Asset:
+    return Asset(name=f"raw_{system}", uri=orchestration.RAW_ASSET_URIS[system])
+
+
+MARTS_ASSET = Asset(name="marts", uri=orchestration.MARTS_ASSET_URI)
+
+
+def extract_dag(system: str, doc_md: str | None):
+    """One DAG per source system: extract incrementally into `raw`, then
+    update the system's raw Asset so that the transform DAG can run."""
+
+    @dag(
+        dag_id=f"extract_{system}",
+        schedule="@daily",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["shrinkwatch", "extract", system],
+        doc_md=doc_md,
+    )
+    def extract():
+        @task(task_id=f"load_{system}", outlets=[raw_asset(system)])
+        def load() -> list[dict]:
+            return EXTRACTORS[system]()
+
+        load()
+
+    return extract()
+
+
+def transform_dag(doc_md: str | None):
+    """dbt staging → Great Expectations on staging → dbt marts → report.
+
+    Scheduled on the three raw Assets: it runs once all three systems have
+    been extracted, and updates the marts Asset for whatever reads them."""
+    from cosmos import (
+        DbtTaskGroup,
+        ExecutionConfig,
+        LoadMode,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+        TestBehavior,
+    )
+    from cosmos.constants import InvocationMode
+    from cosmos.profiles import PostgresUserPasswordProfileMapping
+    from great_expectations_provider.operators.validate_checkpoint import (
+        GXValidateCheckpointOperator,
+    )
+
+    from shrinkwatch import quality, runtime
+
+    project = ProjectConfig(
+        dbt_project_path=runtime.DBT_PROJECT_DIR,
+        manifest_path=runtime.DBT_PROJECT_DIR / "target" / "manifest.json",
+        install_dbt_deps=False,
+    )
+    profile = ProfileConfig(
+        profile_name="shrinkwatch",
+        target_name="airflow",
+        profile_mapping=PostgresUserPasswordProfileMapping(
+            conn_id=orchestration.WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}
+        ),
+    )
+    execution = ExecutionConfig(
+        dbt_executable_path=runtime.BIN_DIR / "dbt", invocation_mode=InvocationMode.DBT_RUNNER
+    )
+
+    def render(*paths: str) -> RenderConfig:
+        # emit_datasets=False: Cosmos' per-model Assets need a TCP host and
+        # fail every task on a socket host; the DAG's own Assets say enough.
+        return RenderConfig(
+            load_method=LoadMode.AUTOMATIC,
+            select=[f"path:{p}" for p in paths],
+            test_behavior=TestBehavior.BUILD,  # runs dbt unit tests too
+            emit_datasets=False,
+        )
+
+    @dag(
+        dag_id="transform",
+        schedule=[raw_asset("erp"), raw_asset("wms"), raw_asset("mes")],
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 0},
+        tags=["shrinkwatch", "dbt", "great_expectations"],
+        doc_md=doc_md,
+    )
+    def transform():
+        staging = DbtTaskGroup(
+            group_id="staging",
+            project_config=project,
+            profile_config=profile,
+            execution_config=execution,
+            render_config=render("models/staging"),
+        )
+        validate_staging = GXValidateCheckpointOperator(
+            task_id="validate_staging",
+            configure_checkpoint=quality.staging_checkpoint,
+            context_type="file",
+            configure_file_data_context=quality.file_context,
+        )
+        marts = DbtTaskGroup(
+            group_id="marts",
+            project_config=project,
+            profile_config=profile,
+            execution_config=execution,
+            render_config=render("models/intermediate", "models/marts"),
+        )
+
+        @task(outlets=[MARTS_ASSET])
+        def report() -> dict:
+            return orchestration.report_task()
+
+        staging >> validate_staging >> marts >> report()
+
+    return transform()

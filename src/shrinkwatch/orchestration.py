@@ -1,0 +1,132 @@
+"""What the DAG tasks do, once Airflow has resolved their connections.
+
+DAG files stay thin: each task calls one function here. The functions resolve
+endpoints through Airflow provider hooks (so a deployment points shrinkwatch at
+its systems with Airflow connections) and hand plain values to the extractors,
+which know nothing of Airflow and are tested without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from shrinkwatch.postgres import PgTarget
+from shrinkwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WAREHOUSE_CONN_ID = "shrinkwatch_warehouse"
+ERP_CONN_ID = "shrinkwatch_erp"
+WMS_CONN_ID = "shrinkwatch_wms"
+MES_CONN_ID = "shrinkwatch_mes"
+
+# Asset URIs: each extract DAG updates its system's raw asset; the transform DAG
+# runs when all three have been updated and updates the marts asset.
+RAW_ASSET_URIS = {
+    "erp": "shrinkwatch://warehouse/raw/erp",
+    "wms": "shrinkwatch://warehouse/raw/wms",
+    "mes": "shrinkwatch://warehouse/raw/mes",
+}
+MARTS_ASSET_URI = "shrinkwatch://warehouse/marts"
+
+
+def warehouse_target() -> PgTarget:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    conn = PostgresHook.get_connection(WAREHOUSE_CONN_ID)
+    return PgTarget(
+        host=conn.host or "localhost",
+        port=conn.port or 5432,
+        user=conn.login or "postgres",
+        password=conn.password or "",
+        dbname=conn.schema or "shrinkwatch",
+    )
+
+
+def _prepare_warehouse() -> str:
+    import psycopg
+
+    from shrinkwatch.extract.warehouse import ensure_schemas
+
+    conninfo = warehouse_target().conninfo()
+    with psycopg.connect(conninfo) as conn:
+        ensure_schemas(conn)
+    return conninfo
+
+
+def _report(system: str, results: list) -> list[dict]:
+    rows = [asdict(r) for r in results]
+    for row in rows:
+        log.info(
+            "%s %s %s: status=%s read=%s loaded=%s quarantined=%s",
+            system, row["table_name"], row.get("file_name") or "", row["status"],
+            row["rows_read"], row["rows_loaded"], row["rows_quarantined"],
+        )
+    broken = [r for r in rows if r["rows_read"] != r["rows_loaded"] + r["rows_quarantined"]]
+    if broken:
+        raise RuntimeError(f"{system}: rows not conserved (read != loaded + quarantined): {broken}")
+    return rows
+
+
+def extract_erp_task() -> list[dict]:
+    from airflow.sdk.bases.hook import BaseHook
+
+    from shrinkwatch.extract.erp import extract_erp
+
+    settings = Settings.from_env()
+    erp_url = BaseHook.get_connection(ERP_CONN_ID).extra_dejson["sqlalchemy_url"]
+    results = extract_erp(
+        _prepare_warehouse(),
+        erp_url,
+        lookback_hours=settings.erp_lookback_hours,
+        chunk_rows=settings.chunk_rows,
+    )
+    return _report("erp", results)
+
+
+def extract_wms_task() -> list[dict]:
+    from pathlib import Path
+
+    from airflow.providers.standard.hooks.filesystem import FSHook
+
+    from shrinkwatch.extract.wms import extract_wms
+
+    settings = Settings.from_env()
+    landing_dir = Path(FSHook(fs_conn_id=WMS_CONN_ID).get_path())
+    results = extract_wms(
+        _prepare_warehouse(),
+        landing_dir,
+        encodings=settings.wms_encodings,
+        chunk_rows=settings.chunk_rows,
+    )
+    return _report("wms", results)
+
+
+def extract_mes_task() -> list[dict]:
+    from airflow.providers.http.hooks.http import HttpHook
+
+    from shrinkwatch.extract.mes import extract_mes
+
+    settings = Settings.from_env()
+    hook = HttpHook(method="GET", http_conn_id=MES_CONN_ID)
+    hook.get_conn()  # resolves hook.base_url from the connection
+    token = hook.get_connection(MES_CONN_ID).password or ""
+    results = extract_mes(
+        _prepare_warehouse(),
+        hook.base_url,
+        token,
+        page_size=settings.mes_page_size,
+        max_retries=settings.mes_max_retries,
+        chunk_rows=settings.chunk_rows,
+    )
+    return _report("mes", results)
+
+
+def report_task() -> dict:
+    from shrinkwatch import report
+
+    summary = report.collect(warehouse_target().conninfo())
+    path = report.write(summary, Settings.from_env().home / "reports" / "run_summary.json")
+    log.info("run report written to %s\n%s", path, report.format_text(summary))
+    return summary

@@ -1,0 +1,84 @@
+"""The run report: what was loaded, what was quarantined, what the marts hold.
+
+Read straight from the warehouse, so the demo, the transform DAG's last task
+and a user's `shrinkwatch report` all print the same figures.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+
+LEDGER_TOTALS = """
+select system,
+       count(*) filter (where status = 'loaded')             as loads,
+       count(*) filter (where status like 'skipped%%')       as skipped,
+       count(*) filter (where status = 'failed')             as failed,
+       coalesce(sum(rows_read), 0)                          as rows_read,
+       coalesce(sum(rows_loaded), 0)                        as rows_loaded,
+       coalesce(sum(rows_quarantined), 0)                   as rows_quarantined,
+       coalesce(sum(retries), 0)                            as retries
+from ops.load_ledger
+group by system
+order by system
+"""
+
+RELATION_COUNTS = """
+select table_schema, table_name
+from information_schema.tables
+where table_schema = any(%s)
+order by table_schema, table_name
+"""
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def collect(conninfo: str, schemas: tuple[str, ...] = ("raw", "quarantine", "staging", "marts")) -> dict:
+    with psycopg.connect(conninfo) as conn:
+        cur = conn.execute(LEDGER_TOTALS)
+        names = [c.name for c in cur.description]
+        ledger = [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur]
+        relations: dict[str, dict[str, int]] = {}
+        for schema, table in conn.execute(RELATION_COUNTS, (list(schemas),)).fetchall():
+            count = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+            relations.setdefault(schema, {})[table] = count
+        unconserved = conn.execute("select count(*) from ops.load_conservation").fetchone()[0]
+    return {"ledger": ledger, "relations": relations, "unconserved_loads": unconserved}
+
+
+def write(summary: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def format_text(summary: dict) -> str:
+    lines = ["Loads (ops.load_ledger):"]
+    lines.append(f"  {'system':6} {'loads':>6} {'skipped':>7} {'failed':>6} {'read':>9} {'loaded':>9} "
+                 f"{'quarant.':>8} {'retries':>7}")
+    for row in summary["ledger"]:
+        lines.append(
+            f"  {row['system']:6} {row['loads']:>6} {row['skipped']:>7} {row['failed']:>6} "
+            f"{row['rows_read']:>9} {row['rows_loaded']:>9} {row['rows_quarantined']:>8} {row['retries']:>7}"
+        )
+    verdict = "holds" if summary["unconserved_loads"] == 0 else f"BROKEN in {summary['unconserved_loads']} loads"
+    lines.append(f"  row conservation (read = loaded + quarantined): {verdict}")
+    for schema, tables in summary["relations"].items():
+        if schema == "quarantine":
+            tables = {t: n for t, n in tables.items() if n}
+            if not tables:
+                lines.append("Quarantine: empty")
+                continue
+        lines.append(f"{schema.capitalize()}:")
+        lines.extend(f"  {schema}.{table}: {count} rows" for table, count in tables.items())
+    return "\n".join(lines)

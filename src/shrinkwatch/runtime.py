@@ -1,0 +1,101 @@
+"""The local runtime: the warehouse server, Airflow's environment, dbt's profile.
+
+Everything a command needs to run the real pipeline on one machine is derived
+here from `Settings`, so the demo, the tests and a user's shell agree on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from shrinkwatch import orchestration
+from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget, ensure_database
+from shrinkwatch.settings import PROJECT_ROOT, Settings
+
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+PLUGINS_FOLDER = PROJECT_ROOT / "plugins"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+BIN_DIR = Path(sys.executable).parent
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    @property
+    def embedded(self) -> EmbeddedPostgres | None:
+        return None if self.settings.database_url else EmbeddedPostgres(self.settings.home)
+
+    def start_warehouse(self) -> PgTarget:
+        """The warehouse database, with the Airflow metadata database beside it."""
+        if self.embedded:
+            warehouse = self.embedded.start()
+        else:
+            warehouse = PgTarget.from_url(self.settings.database_url)
+            ensure_database(warehouse, warehouse.dbname)
+        if not os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+            ensure_database(warehouse, AIRFLOW_DB)
+        return warehouse
+
+    def stop_warehouse(self) -> None:
+        if self.embedded:
+            self.embedded.stop()
+
+    def dbt_env(self, warehouse: PgTarget) -> dict[str, str]:
+        """The variables `dbt_project/profiles.yml` reads (the dbt CLI outside Airflow)."""
+        return {
+            "SHRINKWATCH_PG_HOST": warehouse.host,
+            "SHRINKWATCH_PG_PORT": str(warehouse.port),
+            "SHRINKWATCH_PG_USER": warehouse.user,
+            "SHRINKWATCH_PG_PASSWORD": warehouse.password,
+            "SHRINKWATCH_PG_DATABASE": warehouse.dbname,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+
+    def airflow_env(self, warehouse: PgTarget, mes_base_url: str) -> dict[str, str]:
+        """Airflow configuration and connections for a local run (LocalExecutor,
+        metadata on the warehouse's server). Values the user already exported win."""
+        home = self.settings.home
+        derived = {
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.with_db(AIRFLOW_DB).sqlalchemy_url("psycopg2"),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "GX_ANALYTICS_ENABLED": "false",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "SHRINKWATCH_HOME": str(home),
+            "AIRFLOW_CONN_" + orchestration.WAREHOUSE_CONN_ID.upper(): warehouse.airflow_connection(),
+            "AIRFLOW_CONN_" + orchestration.ERP_CONN_ID.upper(): json.dumps(
+                {"conn_type": "generic", "extra": {"sqlalchemy_url": self.settings.erp_url}}
+            ),
+            "AIRFLOW_CONN_" + orchestration.WMS_CONN_ID.upper(): json.dumps(
+                {"conn_type": "fs", "extra": {"path": str(self.settings.wms_landing_dir)}}
+            ),
+            "AIRFLOW_CONN_" + orchestration.MES_CONN_ID.upper(): json.dumps(
+                {"conn_type": "http", "host": mes_base_url, "password": self.settings.mes_token}
+            ),
+        }
+        return {k: os.environ.get(k) or v for k, v in derived.items()}
+
+    def run(self, args: list[str], env: dict[str, str], *, capture: bool = False) -> subprocess.CompletedProcess:
+        """Run one of the venv's commands (airflow, dbt) with the runtime's environment."""
+        command = [str(BIN_DIR / args[0]), *args[1:]]
+        return subprocess.run(
+            command,
+            env={**os.environ, **env, "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"},
+            check=True,
+            text=True,
+            capture_output=capture,
+        )
