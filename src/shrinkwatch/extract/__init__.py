@@ -1,0 +1,31 @@
+"""Extraction: ERP, WMS and MES into the warehouse's `raw` schema.
+
+Plain Python, no Airflow: the DAGs only call these functions. Each source read
+is validated against contracts.py, COPYed and merged into raw in one
+transaction with its `ops.load_ledger` row; rows that break their contract go
+to `quarantine.<table>`, so rows_read = rows_loaded + rows_quarantined always.
+
+    ensure_schemas(conn)                                   warehouse.py
+    extract_erp(conninfo, erp_url, ...)  -> [LoadResult]   erp.py
+    extract_wms(conninfo, landing_dir, ...) -> [LoadResult] wms.py
+    extract_mes(conninfo, base_url, token, ...) -> [LoadResult] mes.py
+
+Shared machinery: validation.py (per-type parsing), loader.py (COPY + merge),
+ledger.py (the ledger and LoadResult).
+"""
+
+from shrinkwatch.extract.erp import extract_erp
+from shrinkwatch.extract.ledger import LoadResult, unconserved_loads
+from shrinkwatch.extract.mes import MesError, extract_mes
+from shrinkwatch.extract.warehouse import ensure_schemas
+from shrinkwatch.extract.wms import extract_wms
+
+__all__ = [
+    "LoadResult",
+    "MesError",
+    "ensure_schemas",
+    "extract_erp",
+    "extract_mes",
+    "extract_wms",
+    "unconserved_loads",
+]

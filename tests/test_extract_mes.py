@@ -1,0 +1,128 @@
+"""MES extraction against the demo MES server, serving a tiny SQLite MES."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shrinkwatch.contracts import MES_TABLES
+from shrinkwatch.extract.ledger import unconserved_loads
+from shrinkwatch.extract.mes import MesError, extract_mes
+
+mes_server = pytest.importorskip("shrinkwatch.demo.mes_server")
+
+TOKEN = "test-token"
+T0 = 1_775_950_000_000  # epoch ms, April 2026
+
+
+def consumption(n: int, updated_at: int, qty: str = "1.5") -> dict:
+    return {
+        "event_id": f"C{n:04d}", "order_no": "1000123", "operation": "0010",
+        "work_center": "WC01", "line": "L1", "barcode": "(01)06901234567892(10)B2604120A7",
+        "batch": "B2604120A7", "qty": qty, "uom": "kg", "consumed_at": updated_at - 5000,
+        "operator_id": "op7", "updated_at": updated_at,
+    }
+
+
+def write_rows(db: Path, table: str, rows: list[dict]) -> None:
+    with sqlite3.connect(db) as conn:
+        for row in rows:
+            conn.execute(
+                f"insert or replace into {table} ({', '.join(row)}) "
+                f"values ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
+
+
+@pytest.fixture
+def mes_db(tmp_path: Path) -> Path:
+    db = tmp_path / "mes.sqlite"
+    with sqlite3.connect(db) as conn:
+        for table in MES_TABLES:
+            columns = [f"{c} primary key" if c == table.key[0] else c for c in table.column_names]
+            conn.execute(f"create table {table.name} ({', '.join(columns)})")
+    # several items share an updated_at, so pages split inside one timestamp
+    write_rows(db, "mes_consumptions", [consumption(n, T0 + 1000 * (n // 3)) for n in range(23)])
+    write_rows(db, "mes_work_orders", [{
+        "order_no": "1000123", "material": "06901234567892", "planned_qty": 500, "uom": "kg",
+        "line": "L1", "work_center": "WC01", "status": "RUNNING", "released_at": T0,
+        "closed_at": None, "updated_at": T0,
+    }])
+    return db
+
+
+@pytest.fixture
+def serve(mes_db: Path):
+    servers = []
+
+    def start(fault_every: int = 0):
+        server = mes_server.MesServer(mes_db, TOKEN, fault_every=fault_every)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def query(conninfo: str, sql: str) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def assert_conserved(conninfo: str) -> None:
+    with psycopg.connect(conninfo) as conn:
+        assert unconserved_loads(conn) == []
+
+
+def test_pages_and_faults_are_retried_to_a_complete_load(warehouse, serve):
+    conninfo = warehouse.conninfo()
+    server = serve(fault_every=4)
+    results = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN, page_size=4)}
+    consumptions = results["mes_consumptions"]
+    assert (consumptions.status, consumptions.rows_read, consumptions.rows_inserted) == (
+        "loaded", 23, 23,
+    )
+    assert consumptions.watermark_to == str(T0 + 7000)
+    assert results["mes_work_orders"].rows_inserted == 1
+    assert server.faults_served > 0
+    assert sum(r.retries for r in results.values()) == server.faults_served
+    assert query(conninfo, "select count(distinct event_id), sum(qty) from raw.mes_consumptions"
+                 ) == [(23, pytest.approx(34.5))]
+    assert query(conninfo, "select sum(retries) from ops.load_ledger") == [(server.faults_served,)]
+    assert_conserved(conninfo)
+
+
+def test_rerun_is_idempotent_and_a_correction_replaces(warehouse, serve, mes_db):
+    conninfo = warehouse.conninfo()
+    server = serve()
+    extract_mes(conninfo, server.base_url, TOKEN, page_size=10)
+    before = query(conninfo, "select * from raw.mes_consumptions order by event_id")
+
+    rerun = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN)}
+    boundary = rerun["mes_consumptions"]  # items at the watermark come again (inclusive)
+    assert boundary.watermark_from == str(T0 + 7000)
+    assert (boundary.rows_read, boundary.rows_unchanged, boundary.rows_inserted) == (2, 2, 0)
+    assert query(conninfo, "select * from raw.mes_consumptions order by event_id") == before
+
+    write_rows(mes_db, "mes_consumptions", [consumption(4, T0 + 60_000, qty="0.5")])
+    corrected = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN)}
+    assert corrected["mes_consumptions"].rows_updated == 1
+    assert query(conninfo, "select qty, updated_at from raw.mes_consumptions "
+                           "where event_id = 'C0004'") == [(pytest.approx(0.5), T0 + 60_000)]
+    assert query(conninfo, "select count(*) from raw.mes_consumptions") == [(23,)]
+    assert_conserved(conninfo)
+
+
+def test_exhausted_retries_fail_the_load_with_a_clear_error(warehouse, serve):
+    conninfo = warehouse.conninfo()
+    server = serve(fault_every=1)  # every request faults
+    with pytest.raises(MesError, match=r"MES work-orders: HTTP (429|503) still after 2 retries"):
+        extract_mes(conninfo, server.base_url, TOKEN, max_retries=2)
+    assert query(conninfo, "select table_name, status, retries, rows_read from ops.load_ledger"
+                 ) == [("mes_work_orders", "failed", 2, 0)]
+    assert query(conninfo, "select count(*) from raw.mes_work_orders") == [(0,)]
