@@ -10,7 +10,7 @@ from __future__ import annotations
 FNC1 = chr(29)
 
 # Application identifiers whose value has a fixed length need no separator after them.
-_FIXED_LENGTH_AIS = {"01": 14, "3103": 6, "3110": 6}
+_FIXED_LENGTH_AIS = {"01", "3103", "3110"}
 
 
 def gtin_check_digit(payload: str) -> int:

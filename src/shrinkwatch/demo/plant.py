@@ -128,7 +128,8 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
 
     all_days = simulation.days()
     last_items: list[dict[str, Any]] = []
-    special = {"end": end_date, "replaced": all_days[len(all_days) // 2], "duplicate": all_days[len(all_days) // 3],
+    special = {"end": end_date, "replaced": all_days[len(all_days) // 2],
+               "duplicate": all_days[len(all_days) // 3],
                "late": all_days[max(0, len(all_days) // 4)]}
     for day in all_days:
         simulation.run_day(day, scale)
@@ -167,7 +168,8 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
         "wms_files": landing.files,
         "counts": {
             "erp": erp.counts, "wms": dict(sorted(landing.rows.items())), "mes": mes.counts,
-            "ground_truth": dict(sorted(Counter(r["case_type"] for r in simulation.ground_truth).items())),
+            "ground_truth": dict(sorted(
+                Counter(r["case_type"] for r in simulation.ground_truth).items())),
             "noise": dict(sorted(Counter(r["pattern"] for r in simulation.noise).items())),
         },
         "case_types": list(CASE_TYPES),

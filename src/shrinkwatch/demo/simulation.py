@@ -108,6 +108,7 @@ class Simulation:
         self.wms_units_per_uom = {m.matnr: m.units_per_uom for m in world.materials}
         self.unit_defect_lines: dict[str, Material] = {}
         self.incidents: dict[tuple[str, date], list[Incident]] = defaultdict(list)
+        self.used_chargs: set[str] = set()
 
     # ------------------------------------------------------------------ ids
 
@@ -117,7 +118,11 @@ class Simulation:
 
     def new_charg(self, day: date) -> str:
         alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-        return "B" + day.strftime("%y%m%d") + "".join(self.rng.choices(alphabet, k=3))
+        while True:
+            charg = "B" + day.strftime("%y%m%d") + "".join(self.rng.choices(alphabet, k=3))
+            if charg not in self.used_chargs:
+                self.used_chargs.add(charg)
+                return charg
 
     # ------------------------------------------------------------ incidents
 
@@ -133,7 +138,8 @@ class Simulation:
                 day = self.rng.choice(days)
                 self.incidents[(plant.werks, day)].append(Incident(case_type, variant, plant, day))
 
-    def take_incidents(self, plant: Plant, day: date, case_types: tuple[str, ...]) -> list[Incident]:
+    def take_incidents(self, plant: Plant, day: date,
+                       case_types: tuple[str, ...]) -> list[Incident]:
         todays = self.incidents[(plant.werks, day)]
         taken = [i for i in todays if i.case_type in case_types]
         self.incidents[(plant.werks, day)] = [i for i in todays if i not in taken]
@@ -173,6 +179,7 @@ class Simulation:
              budat: date | None = None) -> str:
         """One material document; each line names bwart, shkzg, material, lgort, charg, menge."""
         mblnr = f"49{self.next_id('mblnr'):08d}"
+        when = when.replace(microsecond=0)
         for zeile, line in enumerate(lines, start=1):
             material: Material = line.pop("material")
             menge = round(line["menge"], 3)
@@ -202,7 +209,8 @@ class Simulation:
             "matnr": material.padded, "charg": charg,
             "licha": f"V{self.rng.randint(100000, 999999)}" if material.kind != "product" else None,
             "hsdat": day - timedelta(days=self.rng.randint(0, 20)),
-            "vfdat": day + timedelta(days=self.rng.choice([180, 365, 730])), "created_at": when,
+            "vfdat": day + timedelta(days=self.rng.choice([180, 365, 730])),
+            "created_at": when.replace(microsecond=0),
         })
         return charg
 
@@ -212,7 +220,8 @@ class Simulation:
              from_bin: str, to_bin: str, base_qty: float, ref_doc: str, when: datetime,
              user: User, *, move: bool = True) -> str:
         task_id = f"T{self.next_id('task'):09d}"
-        elements = gs1.pack_elements(material.gtin, charg, material.pack_base, material.mes_uom or "pcs")
+        elements = gs1.pack_elements(material.gtin, charg, material.pack_base,
+                                     material.mes_uom or "pcs")
         barcode = gs1.raw_scan(elements) if _variant(task_id, 2) else gs1.bracketed(elements)
         self.out.wms["task"].append({
             "task_id": task_id, "task_type": task_type, "sku": material.sku, "lot": wms_lot(charg),
@@ -240,7 +249,8 @@ class Simulation:
                   corrected_after: timedelta | None = None) -> str:
         event_id = f"{prefix}-{self.next_id(prefix):08d}"
         updated = when + (corrected_after or timedelta(seconds=self.rng.randint(1, 90)))
-        self.out.mes[resource].append({"event_id": event_id, **row, "updated_at": epoch_ms(updated)})
+        self.out.mes[resource].append(
+            {"event_id": event_id, **row, "updated_at": epoch_ms(updated)})
         return event_id
 
     # ---------------------------------------------------------------- stock
@@ -329,6 +339,7 @@ class Simulation:
     def release(self, plant: Plant, material: Material, charg: str, base_qty: float,
                 when: datetime, requester: User, mblnr: str, approver: User | None = None) -> None:
         approver = approver or plant.quality
+        when = when.replace(microsecond=0)
         self.out.erp["erp_release"].append({
             "release_id": f"REL{self.next_id('release'):07d}", "matnr": material.padded,
             "charg": charg, "menge": round(base_qty, 3), "meins": material.meins,
@@ -477,8 +488,8 @@ class Simulation:
             self.pending[day + timedelta(days=self.rng.randint(3, 10))].append(
                 ("customer_return", plant, lot, vbeln, False))
 
-    def customer_return(self, plant: Plant, lot: Lot, vbeln: str, day: date,
-                        unverified: bool) -> None:
+    def customer_return(self, plant: Plant, lot: Lot, vbeln: str, unverified: bool,
+                        day: date) -> None:
         when = self.at(day, self.rng.uniform(9, 16))
         qty = lot.material.pack_base
         clerk = self.rng.choice(plant.clerks)
@@ -709,7 +720,8 @@ class Simulation:
         material = self.rng.choice(self.world.raw)
         when = self.at(day, self.rng.uniform(9, 15))
         lot = self.receive(plant, material, material.pack_base * self.rng.randint(2, 8), when)
-        first = next(r for r in reversed(self.out.erp["erp_material_doc"]) if r["charg"] == lot.charg)
+        first = next(r for r in reversed(self.out.erp["erp_material_doc"])
+                     if r["charg"] == lot.charg)
         again = when + timedelta(minutes=self.rng.randint(25, 50))
         user = next(u for u in plant.clerks if u.usnam == first["usnam"])
         self.post(plant, again, user, [{
@@ -741,7 +753,7 @@ class Simulation:
                           batch=lot.charg, erp_doc=f"{wrong}/{right}")
 
     def late_evening_receipt(self, plant: Plant, day: date, next_day: date) -> None:
-        """Received after the office closed, posted first thing next morning, dated the day before."""
+        """Received after hours, posted first thing next morning, dated the day before."""
         material = self.rng.choice(self.world.raw)
         when = self.at(day, 21 + self.rng.random())
         qty = material.pack_base * self.rng.randint(2, 8)
@@ -805,7 +817,8 @@ class Simulation:
                       and self.wms_units_per_uom[m.matnr] == m.units_per_uom]
         material = self.rng.choice(candidates)
         self.wms_units_per_uom[material.matnr] = material.units_per_uom - 5
-        self.record("data_quality", plant, plant.RAW, material, *window, 0, "WMS item master states 20 KG per bag, the bags hold 25 KG")
+        self.record("data_quality", plant, plant.RAW, material, *window, 0,
+                    "WMS item master states 20 KG per bag, the bags hold 25 KG")
 
     def run_pending(self, day: date) -> None:
         for action, plant, *args in self.pending.pop(day, []):
@@ -872,7 +885,7 @@ class Simulation:
         product = self.rng.choice(self.world.products)
         charg = self.new_batch(product, day, self.at(day, 8))
         lot = Lot(product, charg, plant.FG, "")
-        self.customer_return(plant, lot, f"80{self.next_id('vbeln'):08d}", day, True)
+        self.customer_return(plant, lot, f"80{self.next_id('vbeln'):08d}", True, day)
 
     def count_day(self, plant: Plant, day: date, scale: float, stock_incidents: list[Incident],
                   self_posted_inventory: bool) -> None:

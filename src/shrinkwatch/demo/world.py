@@ -35,7 +35,8 @@ _RAW_KINDS = [
 ]
 _LIQUIDS = [("液压油", "L-HM {a}", "hydraulic oil {a}"), ("切削液", "乳化型 {a}%", "coolant {a}%")]
 _PRODUCTS = [("电热水壶", "1.{a}L 不锈钢", "kettle 1.{a}L"), ("电风扇", "{a}寸 落地", "fan {a}in"),
-             ("电饭煲", "{a}L 智能", "rice cooker {a}L"), ("吸尘器", "{a}00W 手持", "vacuum {a}00W")]
+             ("电饭煲", "{a}L 智能", "rice cooker {a}L"),
+             ("吸尘器", "{a}00W 手持", "vacuum {a}00W")]
 
 _SURNAMES = [("ZHANG", "张"), ("WANG", "王"), ("LI", "李"), ("LIU", "刘"), ("CHEN", "陈"),
              ("YANG", "杨"), ("HUANG", "黄"), ("ZHAO", "赵"), ("WU", "吴"), ("ZHOU", "周")]
@@ -63,7 +64,8 @@ class Material:
     pack_base: float  # ERP base units in one WMS handling unit
     mes_uom: str | None
     kind: str  # raw, liquid or product
-    bom: list[tuple[Material, float]] = field(default_factory=list)  # component, base units per piece
+    # components with their quantity in base units per finished piece
+    bom: list[tuple[Material, float]] = field(default_factory=list)
 
     @property
     def padded(self) -> str:
@@ -119,7 +121,9 @@ class Plant:
 
     def bin_for(self, rng: random.Random, lgort: str) -> str:
         zone = rng.choice(self.ZONES[lgort])
-        return f"{zone}-{self.number}{rng.randint(1, 9)}-{rng.randint(1, 20):02d}-{rng.randint(1, 5):02d}"
+        # the plant number leads the aisle, so bin codes stay unique across warehouses
+        aisle, rack, level = rng.randint(1, 9), rng.randint(1, 20), rng.randint(1, 5)
+        return f"{zone}-{self.number}{aisle}-{rack:02d}-{level:02d}"
 
     @property
     def users(self) -> list[User]:
@@ -220,7 +224,8 @@ def build_plants(
             name = f"L{number}{line_no}"
             centers = [f"WC{number}{line_no}{wc:02d}" for wc in (1, 2)]
             lines.append(Line(name, f"11{line_no:02d}", centers, f"LINE-{number}{line_no}-01-01"))
-        maintenance_start = first_day + timedelta(days=rng.randint(0, max(0, (last_day - first_day).days - 2)))
+        span = max(0, (last_day - first_day).days - 2)
+        maintenance_start = first_day + timedelta(days=rng.randint(0, span))
         shutdown = {maintenance_start, maintenance_start + timedelta(days=1)}
         day = first_day
         while day <= last_day:
