@@ -128,9 +128,10 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
 
     all_days = simulation.days()
     last_items: list[dict[str, Any]] = []
-    special = {"end": end_date, "replaced": all_days[len(all_days) // 2],
-               "duplicate": all_days[len(all_days) // 3],
-               "late": all_days[max(0, len(all_days) // 4)]}
+    # the special files fall on days some plant works, so they are never empty
+    busy = [d for d in all_days if any(d not in p.shutdown for p in world.plants)]
+    special = {"end": end_date, "replaced": busy[len(busy) // 2],
+               "duplicate": busy[len(busy) // 3], "late": busy[len(busy) // 4]}
     for day in all_days:
         simulation.run_day(day, scale)
         for table, rows in simulation.out.erp.items():
