@@ -299,7 +299,9 @@ def _load_raw(target: PgTarget) -> None:
         )
 
 
-def _dbt(target: PgTarget, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def _dbt(
+    target: PgTarget, tmp_path: Path, *args: str, profiles_dir: Path = DBT_PROJECT
+) -> subprocess.CompletedProcess:
     dbt = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
     assert dbt, "dbt executable not found next to the interpreter"
     env = {
@@ -318,7 +320,7 @@ def _dbt(target: PgTarget, tmp_path: Path, *args: str) -> subprocess.CompletedPr
             "--project-dir",
             str(DBT_PROJECT),
             "--profiles-dir",
-            str(DBT_PROJECT),
+            str(profiles_dir),
             "--target-path",
             str(tmp_path / "target"),
             "--log-path",
@@ -353,6 +355,9 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
 
     with psycopg.connect(warehouse.conninfo()) as conn:
         conn.execute("set time zone 'UTC'")
+        schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
+        assert {"raw", "staging", "marts"} <= schemas
+        assert not {s for s in schemas if s.startswith("staging_")}, schemas
         views = dict(
             conn.execute(
                 "select table_name, table_type from information_schema.tables"
@@ -427,8 +432,22 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
         (d12, "mes_consumptions", None, 2, None),
     }
 
-    # deterministic: a rerun with no new data rebuilds the same table
-    rerun = _dbt(warehouse, tmp_path, "run", "--select", "fct_daily_source_activity")
+    # A rerun with no new data rebuilds the same table, and where it belongs
+    # whatever the target schema (Cosmos sets it from its connection).
+    profile = (DBT_PROJECT / "profiles.yml").read_text(encoding="utf-8")
+    assert "schema: staging" in profile
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "profiles.yml").write_text(profile.replace("schema: staging", "schema: elsewhere"))
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        before = conn.execute("select 'marts.fct_daily_source_activity'::regclass::oid").fetchone()
+    rerun = _dbt(
+        warehouse, tmp_path, "run", "-s", "fct_daily_source_activity", profiles_dir=elsewhere
+    )
     assert rerun.returncode == 0, rerun.stdout[-4000:]
     with psycopg.connect(warehouse.conninfo()) as conn:
+        after = conn.execute("select 'marts.fct_daily_source_activity'::regclass::oid").fetchone()
+        assert after != before  # rebuilt in place, not beside it
         assert set(conn.execute(MART_ROWS).fetchall()) == mart
+        schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
+        assert not {s for s in schemas if s.startswith("elsewhere")}, schemas
