@@ -19,7 +19,7 @@ from shrinkwatch.extract.warehouse import ensure_schemas
     ("text", "   ", None),
     ("int", " 0042 ", 42),
     ("int", Decimal("3"), 3),
-    ("numeric", "1e3", "1E+3"),
+    ("numeric", " 1e3 ", "1e3"),
     ("numeric", 0.1, "0.1"),
     ("numeric", Decimal("12.500"), "12.500"),
     ("date", "2026-04-12", date(2026, 4, 12)),

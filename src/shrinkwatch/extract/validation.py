@@ -46,9 +46,13 @@ def _blank_to_none(value: object) -> object:
 
 
 def parse_text(value: object) -> str | None:
-    if value is None:
+    # `__class__ is` checks first: this runs once per value of every row
+    if value.__class__ is str:
+        text = value.strip()
+    elif value is None:
         return None
-    text = value.strip() if isinstance(value, str) else str(value)
+    else:
+        text = value.strip() if isinstance(value, str) else str(value)
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL; better a visible rejection than a failed COPY.
         raise InvalidValue("contains a NUL character")
@@ -56,21 +60,24 @@ def parse_text(value: object) -> str | None:
 
 
 def _parse_integer(value: object, bound: int) -> int | None:
-    value = _blank_to_none(value)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise InvalidValue("is a boolean, not an integer")
-    if isinstance(value, int):
+    if value.__class__ is int:
         number = value
-    elif isinstance(value, float | Decimal):
-        if value != value or value % 1 != 0:  # NaN, or a fraction
-            raise InvalidValue("is not a whole number")
-        number = int(value)
-    elif isinstance(value, str) and _INT_RE.fullmatch(value):
-        number = int(value)
     else:
-        raise InvalidValue("is not an integer")
+        value = _blank_to_none(value)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise InvalidValue("is a boolean, not an integer")
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float | Decimal):
+            if value != value or value % 1 != 0:  # NaN, or a fraction
+                raise InvalidValue("is not a whole number")
+            number = int(value)
+        elif isinstance(value, str) and _INT_RE.fullmatch(value):
+            number = int(value)
+        else:
+            raise InvalidValue("is not an integer")
     if not -bound <= number < bound:
         raise InvalidValue("is out of range")
     return number
@@ -90,23 +97,28 @@ def parse_numeric(value: object) -> str | None:
         return None
     if isinstance(value, bool):
         raise InvalidValue("is a boolean, not a number")
-    if isinstance(value, int | Decimal):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))  # shortest round-trip form, not the binary expansion
-    elif isinstance(value, str):
+    if isinstance(value, str):
         try:
             number = Decimal(value)
         except InvalidOperation:
             raise InvalidValue("is not a number") from None
+        text = value  # valid as written; PostgreSQL reads the same decimal
+    elif isinstance(value, int | Decimal):
+        number = Decimal(value)
+        text = str(number)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+        text = repr(value)  # shortest round-trip form, not the binary expansion
     else:
         raise InvalidValue("is not a number")
     if not number.is_finite():
         raise InvalidValue("is not a finite number")
-    return str(number)
+    return text
 
 
 def parse_date(value: object) -> date | None:
+    if value.__class__ is date:
+        return value
     value = _blank_to_none(value)
     if value is None:
         return None
@@ -123,6 +135,8 @@ def parse_date(value: object) -> date | None:
 
 
 def parse_time(value: object) -> time | None:
+    if value.__class__ is time:
+        return value
     value = _blank_to_none(value)
     if value is None:
         return None
@@ -186,22 +200,30 @@ class RowValidator:
 
     def __init__(self, table: SourceTable):
         self.table = table
-        self._columns = [(c.name, c.type, PARSERS[c.type]) for c in table.columns]
+        self._names = [c.name for c in table.columns]
+        self._types = [c.type for c in table.columns]
+        self._parsers = [PARSERS[c.type] for c in table.columns]
         self._key_positions = [table.column_names.index(k) for k in table.key]
 
     def validate(self, values: Sequence[object]) -> list[object] | Rejection:
-        if len(values) != len(self._columns):
+        if len(values) != len(self._parsers):
             return Rejection(
-                "column_count", f"expected {len(self._columns)} values, got {len(values)}"
+                "column_count", f"expected {len(self._parsers)} values, got {len(values)}"
             )
-        parsed: list[object] = []
-        for (name, type_, parse), value in zip(self._columns, values, strict=True):
-            try:
-                parsed.append(parse(value))
-            except InvalidValue as problem:
-                return Rejection(f"type:{type_}", f"{name} = {_shorten(value)} {problem}")
+        try:
+            parsed = [parse(value) for parse, value in zip(self._parsers, values, strict=True)]
+        except InvalidValue:
+            return self._find_invalid_value(values)
         for position in self._key_positions:
             if parsed[position] is None:
-                name = self._columns[position][0]
-                return Rejection("not_null_key", f"key column {name} is empty")
+                return Rejection("not_null_key", f"key column {self._names[position]} is empty")
         return parsed
+
+    def _find_invalid_value(self, values: Sequence[object]) -> Rejection:
+        # the slow path, for rejected rows only: which column, and why
+        for name, type_, value in zip(self._names, self._types, values, strict=True):
+            try:
+                PARSERS[type_](value)
+            except InvalidValue as problem:
+                return Rejection(f"type:{type_}", f"{name} = {_shorten(value)} {problem}")
+        raise AssertionError("a value failed to parse, then parsed")
