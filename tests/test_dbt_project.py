@@ -91,6 +91,16 @@ def test_every_source_table_has_exactly_one_staging_model():
     assert sorted(selecting) == sorted(f"{m}.sql" for m in STAGING_MODELS.values())
 
 
+def test_mart_accepts_every_source_table_with_an_activity_time():
+    mart = _model_docs()["fct_daily_source_activity"]
+    (column,) = [c for c in mart["columns"] if c["name"] == "source_table"]
+    (accepted,) = [t["accepted_values"] for t in column["data_tests"] if "accepted_values" in t]
+    # erp_user is the one table without an activity time
+    assert accepted["arguments"]["values"] == [
+        t.name for t in contracts.TABLES if t.name != "erp_user"
+    ]
+
+
 # --- dbt build on a real PostgreSQL -------------------------------------------
 
 SHANGHAI_TO_UTC = timedelta(hours=-8)
@@ -351,7 +361,12 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
     not_clean = {uid: s for uid, s in statuses.items() if s not in ("success", "pass")}
     assert not not_clean, not_clean
     unit_tests = [uid for uid in statuses if uid.startswith("unit_test.")]
-    assert len(unit_tests) >= 3, unit_tests
+    for expected in (
+        "stg_erp__material_docs.test_stg_erp__material_docs_entry_time_is_utc",
+        "stg_mes__consumptions.test_stg_mes__consumptions_epoch_ms_is_utc",
+        "stg_wms__tasks.test_stg_wms__tasks_keeps_the_newest_export",
+    ):
+        assert f"unit_test.shrinkwatch.{expected}" in unit_tests, unit_tests
 
     with psycopg.connect(warehouse.conninfo()) as conn:
         conn.execute("set time zone 'UTC'")
