@@ -124,8 +124,13 @@ def transform_dag(doc_md: str | None):
             task_id="validate_staging",
             configure_checkpoint=quality.staging_checkpoint,
             context_type="file",
-            configure_file_data_context=quality.file_context,
+            configure_file_data_context=orchestration.gx_file_context,
         )
+
+        @task
+        def validate_staging_warnings() -> dict:
+            return orchestration.validate_warnings_task()
+
         marts = DbtTaskGroup(
             group_id="marts",
             project_config=project,
@@ -138,6 +143,8 @@ def transform_dag(doc_md: str | None):
         def report() -> dict:
             return orchestration.report_task()
 
-        staging >> validate_staging >> marts >> report()
+        warnings = validate_staging_warnings()
+        staging >> validate_staging >> [marts, warnings]
+        [marts, warnings] >> report()
 
     return transform()

@@ -153,6 +153,23 @@ def airflow(args) -> None:
     sys.exit(runtime.run(["airflow", *args], env).returncode)
 
 
+@main.group()
+def gx() -> None:
+    """The Great Expectations context in expectations/."""
+
+
+@gx.command("build")
+def gx_build() -> None:
+    """Rewrite expectations/gx from shrinkwatch.quality.SUITES (the staging
+    models must exist in the warehouse: GX checks each table as it adds it)."""
+    from shrinkwatch import quality
+    from shrinkwatch.runtime import Runtime
+
+    warehouse = Runtime(Settings.from_env()).start_warehouse()
+    quality.build_context(quality.gx_dsn(warehouse))
+    click.echo(f"wrote {quality.EXPECTATIONS_DIR / 'gx'}")
+
+
 @main.command()
 def report() -> None:
     """Print the last run's report."""
