@@ -76,9 +76,12 @@ def transform_dag(doc_md: str | None):
 
     from shrinkwatch import quality, runtime
 
+    # Rendering from the manifest (`dbt parse`, run by the demo and the image
+    # build) takes under a second; without one Cosmos falls back to `dbt ls`.
+    manifest = runtime.DBT_PROJECT_DIR / "target" / "manifest.json"
     project = ProjectConfig(
         dbt_project_path=runtime.DBT_PROJECT_DIR,
-        manifest_path=runtime.DBT_PROJECT_DIR / "target" / "manifest.json",
+        manifest_path=manifest if manifest.exists() else None,
         install_dbt_deps=False,
     )
     profile = ProfileConfig(

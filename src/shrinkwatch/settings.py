@@ -55,7 +55,31 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Encodings tried, in order, for each WMS file (UTF-8 with or without BOM, then GB18030).",
     ),
     "SHRINKWATCH_CHUNK_ROWS": ("50000", "Rows buffered per COPY chunk: bounds extraction memory."),
+    # Read by dbt_project/profiles.yml (the dbt CLI outside Airflow; inside
+    # Airflow, Cosmos builds the profile from the shrinkwatch_warehouse
+    # connection). `shrinkwatch` sets them from the warehouse it uses.
+    "SHRINKWATCH_PG_HOST": ("<warehouse>", "dbt CLI profile: host or unix-socket directory."),
+    "SHRINKWATCH_PG_PORT": ("5432", "dbt CLI profile: port."),
+    "SHRINKWATCH_PG_USER": ("postgres", "dbt CLI profile: user."),
+    "SHRINKWATCH_PG_PASSWORD": ("", "dbt CLI profile: password."),
+    "SHRINKWATCH_PG_DATABASE": ("shrinkwatch", "dbt CLI profile: database."),
+    "SHRINKWATCH_GX_DSN": (
+        "<warehouse>",
+        "Set by shrinkwatch at run time from the warehouse connection; the committed GX context "
+        "reads its connection string from it.",
+    ),
 }
+
+# The settings Airflow tasks read (every deployment's workers need them); the
+# rest serve the local runtime, which turns them into Airflow connections.
+TASK_SETTINGS = (
+    "SHRINKWATCH_HOME",
+    "SHRINKWATCH_ERP_LOOKBACK_HOURS",
+    "SHRINKWATCH_MES_PAGE_SIZE",
+    "SHRINKWATCH_MES_MAX_RETRIES",
+    "SHRINKWATCH_WMS_ENCODINGS",
+    "SHRINKWATCH_CHUNK_ROWS",
+)
 
 
 def env(name: str) -> str | None:
