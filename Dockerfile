@@ -15,7 +15,8 @@ COPY dags ./dags
 COPY plugins ./plugins
 COPY dbt_project ./dbt_project
 COPY expectations ./expectations
-RUN dbt parse --project-dir dbt_project --profiles-dir dbt_project
+# parsing needs no database; the profile only has to resolve
+RUN SHRINKWATCH_PG_HOST=unused dbt parse --project-dir dbt_project --profiles-dir dbt_project
 RUN useradd --create-home --uid 50000 airflow && mkdir -p /var/lib/shrinkwatch \
     && chown -R airflow /var/lib/shrinkwatch /opt/shrinkwatch/expectations /opt/shrinkwatch/dbt_project
 USER airflow
