@@ -10,13 +10,17 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test lint db-start db-stop clean
+.PHONY: demo test bench lint db-start db-stop clean
 
 demo: .venv/.synced
 	.venv/bin/shrinkwatch demo
 
 test: .venv/.synced test-tools
 	.venv/bin/python -m pytest
+
+# Speed and memory of the extractors on a generated plant: prints figures.
+bench: .venv/.synced
+	.venv/bin/python -m shrinkwatch.benchmark --scale $(or $(SCALE),0.04)
 
 lint: .venv/.synced
 	$(UV) run --frozen ruff check src dags tests

@@ -7,13 +7,13 @@ time; the tasks import what they need when they run.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
 from shrinkwatch import orchestration
 
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_ARGS = {"owner": "shrinkwatch", "retries": 2, "retry_delay": timedelta(minutes=2)}
 
 EXTRACTORS = {
@@ -102,6 +102,9 @@ def transform_dag(doc_md: str | None):
             load_method=LoadMode.AUTOMATIC,
             select=[f"path:{p}" for p in paths],
             test_behavior=TestBehavior.BUILD,  # runs dbt unit tests too
+            # a relationships test needs both of its models built: its own task
+            # after both, not inside the build of one of them
+            should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         )
 

@@ -14,7 +14,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from shrinkwatch import report
-from shrinkwatch.runtime import DBT_PROJECT_DIR, EXPECTATIONS_DIR, Runtime
+from shrinkwatch.quality import data_docs_index
+from shrinkwatch.runtime import DBT_PROJECT_DIR, Runtime
 from shrinkwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, 
             seconds[dag_id] = time.monotonic() - started
 
         summary = report.collect(warehouse.conninfo())
-        summary["data_docs"] = str(EXPECTATIONS_DIR / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")
-        summary["warehouse"] = warehouse.sqlalchemy_url().replace(f":{warehouse.password}@", ":***@") if warehouse.password else warehouse.sqlalchemy_url()
+        summary["data_docs"] = str(data_docs_index())
+        summary["warehouse"] = warehouse.with_password_masked().sqlalchemy_url()
         report.write(summary, settings.home / "reports" / "run_summary.json")
     return PipelineRun(summary, seconds)

@@ -55,6 +55,10 @@ class PgTarget:
     def with_db(self, dbname: str) -> PgTarget:
         return replace(self, dbname=dbname)
 
+    def with_password_masked(self) -> PgTarget:
+        """For printing: the password replaced by `***`."""
+        return replace(self, password="***" if self.password else "")
+
     def conninfo(self) -> str:
         """libpq key/value string, for psycopg."""
         fields = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname}
