@@ -1,0 +1,172 @@
+"""The main job end to end: a small demo plant through the real Airflow DAGs
+(`airflow dags test`), real dbt through Cosmos, real Great Expectations, on a
+real embedded PostgreSQL that also holds Airflow's metadata database.
+
+One pipeline run and one rerun are shared by every test here (they take a few
+minutes); each test then checks one outcome a user would check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shrinkwatch import contracts, quality
+from shrinkwatch.pipeline import EXTRACT_DAGS, TRANSFORM_DAG, run_pipeline
+from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget
+from shrinkwatch.settings import Settings
+
+# the shared fixture runs the pipeline twice (a few minutes) inside the first test
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(2400)]
+
+DEMO = {"SHRINKWATCH_DEMO_SCALE": "0.002", "SHRINKWATCH_DEMO_DAYS": "10", "SHRINKWATCH_DEMO_SEED": "7"}
+MES_FAULT_EVERY = 4  # small plant, few requests: make sure some of them meet a 429 or a 503
+
+
+def _fingerprint(conninfo: str, schemas: tuple[str, ...]) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent checksum of every table in the schemas."""
+    result = {}
+    with psycopg.connect(conninfo) as conn:
+        tables = conn.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema = any(%s) order by 1, 2",
+            (list(schemas),),
+        ).fetchall()
+        for schema, table in tables:
+            count, digest = conn.execute(
+                f'select count(*), coalesce(md5(string_agg(md5(t::text), \'\' order by md5(t::text))), \'\') '
+                f'from "{schema}"."{table}" t'
+            ).fetchone()
+            result[f"{schema}.{table}"] = (count, digest)
+    return result
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs():
+    home = Path(tempfile.mkdtemp(prefix="sw-pipe-", dir="/tmp"))
+    home.chmod(0o755)
+    saved = dict(os.environ)
+    os.environ.update({"SHRINKWATCH_HOME": str(home), **DEMO})
+    for name in ("SHRINKWATCH_DATABASE_URL", "SHRINKWATCH_MES_BASE_URL", "SHRINKWATCH_DEMO_DIR"):
+        os.environ.pop(name, None)
+    settings = Settings.from_env()
+    try:
+        first = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
+        warehouse = PgTarget(host=str(home / "pg"), password="embedded")
+        after_first = _fingerprint(warehouse.conninfo(), ("raw", "staging", "marts"))
+        second = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
+        after_second = _fingerprint(warehouse.conninfo(), ("raw", "staging", "marts"))
+        yield {
+            "settings": settings,
+            "warehouse": warehouse,
+            "first": first,
+            "second": second,
+            "after_first": after_first,
+            "after_second": after_second,
+        }
+    finally:
+        EmbeddedPostgres(home).stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _query(target: PgTarget, sql: str, params=()) -> list[tuple]:
+    with psycopg.connect(target.conninfo()) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_every_dag_run_succeeded_in_the_airflow_metadata_database(pipeline_runs):
+    runs = _query(
+        pipeline_runs["warehouse"].with_db(AIRFLOW_DB),
+        "select dag_id, state, count(*) from dag_run group by 1, 2 order by 1, 2",
+    )
+    assert runs == [(dag_id, "success", 2) for dag_id in sorted((*EXTRACT_DAGS, TRANSFORM_DAG))]
+
+
+def test_raw_holds_every_source_row_exactly_once(pipeline_runs):
+    settings: Settings = pipeline_runs["settings"]
+    warehouse = pipeline_runs["warehouse"]
+    for source in ("erp", "mes"):
+        with sqlite3.connect(settings.demo_dir / f"{source}.sqlite") as db:
+            for table in contracts.tables_of(source):
+                expected = db.execute(f"select count(*) from {table.name}").fetchone()[0]
+                loaded = _query(warehouse, f"select count(*) from raw.{table.name}")[0][0]
+                assert loaded == expected, table.name
+    # WMS: every row of every export, except a file whose bytes were already
+    # delivered (a copy sent twice, an unchanged master export) and an export
+    # that a later _<seq> replaced
+    plant = json.loads((settings.demo_dir / "plant.json").read_text())
+    seen: set[str] = set()
+    expected = dict.fromkeys((t.source_name for t in contracts.tables_of("wms")), 0)
+    for f in sorted(plant["wms_files"], key=lambda f: (f["file_date"], f["seq"], f["file"])):
+        digest = hashlib.sha256((settings.wms_landing_dir / f["file"]).read_bytes()).hexdigest()
+        if digest not in seen and f["role"] != "replaced":
+            expected[f["entity"]] += f["rows"]
+        seen.add(digest)
+    for table in contracts.tables_of("wms"):
+        loaded = _query(warehouse, f"select count(*) from raw.{table.name}")[0][0]
+        assert loaded == expected[table.source_name], table.name
+
+
+def test_rows_read_equal_rows_loaded_plus_quarantined_in_every_load(pipeline_runs):
+    warehouse = pipeline_runs["warehouse"]
+    assert _query(warehouse, "select count(*) from ops.load_conservation") == [(0,)]
+    totals = _query(
+        warehouse,
+        "select sum(rows_read), sum(rows_loaded), sum(rows_quarantined) from ops.load_ledger",
+    )[0]
+    assert totals[0] == totals[1] + totals[2] > 0
+
+
+def test_the_wms_file_delivered_twice_is_skipped_and_recorded(pipeline_runs):
+    plant = json.loads((pipeline_runs["settings"].demo_dir / "plant.json").read_text())
+    duplicate = next(f["file"] for f in plant["wms_files"] if f["role"] == "duplicate")
+    statuses = _query(
+        pipeline_runs["warehouse"],
+        "select status from ops.load_ledger where file_name = %s order by load_id",
+        (duplicate,),
+    )
+    assert statuses and all(status == "skipped_duplicate" for (status,) in statuses)
+
+
+def test_mes_429_and_5xx_answers_were_retried_and_everything_loaded(pipeline_runs):
+    retries = _query(
+        pipeline_runs["warehouse"], "select coalesce(sum(retries), 0) from ops.load_ledger where system = 'mes'"
+    )[0][0]
+    assert retries > 0
+    failed = _query(pipeline_runs["warehouse"], "select count(*) from ops.load_ledger where status = 'failed'")
+    assert failed == [(0,)]
+
+
+def test_rerun_with_no_new_source_data_changes_nothing_in_raw_staging_or_marts(pipeline_runs):
+    first, second = pipeline_runs["after_first"], pipeline_runs["after_second"]
+    assert first == second
+    assert any(name.startswith("marts.") and count > 0 for name, (count, _) in first.items())
+
+
+def test_marts_are_queryable_and_the_report_is_written(pipeline_runs):
+    rows = _query(
+        pipeline_runs["warehouse"],
+        "select source_system, sum(row_count) from marts.fct_daily_source_activity group by 1 order by 1",
+    )
+    assert [system for system, _ in rows] == ["erp", "mes", "wms"]
+    report = json.loads((pipeline_runs["settings"].home / "reports" / "run_summary.json").read_text())
+    assert report["unconserved_loads"] == 0
+    assert report["relations"]["marts"]["fct_daily_source_activity"] > 0
+
+
+def test_great_expectations_validated_staging_and_built_data_docs(pipeline_runs):
+    index = quality.data_docs_index()
+    assert index.exists()
+    html = index.read_text()
+    for suite in quality.SUITES:
+        assert suite.name in html
