@@ -63,12 +63,13 @@ def test_duplicate_file_is_skipped_and_recorded(warehouse, landing):
     shutil.copy(original, landing / "wms_task_20260413.csv")  # the same export, resent
     results = extract_wms(conninfo, landing)
     assert [(r.file_name, r.status, r.rows_read) for r in results] == [
-        ("wms_task_20260412.csv", "skipped_duplicate", 0),
         ("wms_task_20260413.csv", "skipped_duplicate", 0),
     ]
     assert query(conninfo, "select count(*) from raw.wms_task") == [(2,)]
+    # files already decided on are passed over quietly: the ledger does not grow per run
+    assert extract_wms(conninfo, landing) == []
     ledger = query(conninfo, "select status, file_checksum from ops.load_ledger order by load_id")
-    assert [s for s, _ in ledger] == ["loaded", "skipped_duplicate", "skipped_duplicate"]
+    assert [s for s, _ in ledger] == ["loaded", "skipped_duplicate"]
     assert len({c for _, c in ledger}) == 1 and len(ledger[0][1]) == 64
     assert_conserved(conninfo)
 

@@ -102,13 +102,16 @@ def loaded_files_for_day(
     return [name for (name,) in rows]
 
 
-def failure_recorded(conn: psycopg.Connection, file_name: str, checksum: str) -> bool:
-    row = conn.execute(
-        f"""select 1 from {LEDGER}
-            where file_name = %s and file_checksum = %s and status = 'failed' limit 1""",
-        (file_name, checksum),
-    ).fetchone()
-    return row is not None
+def files_decided(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    """(file name, sha256) of every WMS file a run already decided on for good:
+    loaded, skipped, or rejected for its name. A later run passes over them
+    without a new ledger row; a file whose load failed is tried again."""
+    rows = conn.execute(
+        f"""select distinct file_name, file_checksum from {LEDGER}
+            where system = 'wms' and file_name is not null
+              and (status <> 'failed' or table_name is null)"""
+    ).fetchall()
+    return {(name, checksum) for name, checksum in rows}
 
 
 def unconserved_loads(conn: psycopg.Connection) -> list[tuple]:

@@ -32,7 +32,7 @@ import psycopg
 from shrinkwatch.contracts import SourceTable, wms_table_for_entity
 from shrinkwatch.extract.ledger import (
     LoadResult,
-    failure_recorded,
+    files_decided,
     loaded_file_with_checksum,
     loaded_files_for_day,
 )
@@ -172,24 +172,25 @@ def extract_wms(
     encodings: Sequence[str] = ("utf-8-sig", "gb18030"),
     chunk_rows: int = 50000,
 ) -> list[LoadResult]:
-    """Load every new export in `landing_dir`; one ledger row per file seen."""
+    """Load every new export in `landing_dir`: one ledger row per file the first time it is
+    seen (loaded, skipped or rejected); files already decided on are passed over."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
+        decided = files_decided(conn)
     results: list[LoadResult] = []
     landed: list[tuple[LandingFile, str]] = []
     for path in sorted(Path(landing_dir).iterdir()):
         if not path.is_file() or path.suffix.lower() != ".csv":
             continue
         checksum = sha256_of(path)
+        if (path.name, checksum) in decided:
+            continue
         try:
             entity, day, seq = parse_file_name(path.name)
             table = wms_table_for_entity(entity)
         except (ValueError, KeyError) as problem:
             message = str(problem).strip('"')
             logger.warning("WMS landing: %s", message)
-            with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
-                if failure_recorded(conn, path.name, checksum):
-                    continue
             results.append(record_skip(
                 warehouse_conninfo, "wms", None, status="failed",
                 file_name=path.name, file_checksum=checksum, message=message,
