@@ -171,6 +171,30 @@ def gx_build() -> None:
 
 
 @main.command()
+@click.option("--ground-truth", type=click.Path(path_type=Path, exists=True),
+              help="Incidents to find [default: $SHRINKWATCH_DEMO_DIR/ground_truth.csv].")
+@click.option("--slack-days", type=float, default=2.0, show_default=True,
+              help="How far apart a case's and an incident's windows may be and still match.")
+def evaluate(ground_truth, slack_days) -> None:
+    """Precision and recall of marts.fct_case against the demo plant's ground truth."""
+    from datetime import timedelta
+
+    import psycopg
+
+    from shrinkwatch import evaluate as evaluation
+    from shrinkwatch.runtime import Runtime
+
+    settings = Settings.from_env()
+    conninfo = Runtime(settings).start_warehouse().conninfo()
+    try:
+        cases = evaluation.read_cases(conninfo)
+    except psycopg.errors.UndefinedTable:
+        raise click.ClickException("marts.fct_case does not exist yet: run the pipeline first (make demo)") from None
+    incidents = evaluation.read_ground_truth(ground_truth or settings.demo_dir / "ground_truth.csv")
+    click.echo(evaluation.format_table(evaluation.score(cases, incidents, timedelta(days=slack_days))))
+
+
+@main.command()
 def report() -> None:
     """Print the last run's report."""
     from shrinkwatch import report as run_report
