@@ -56,7 +56,8 @@ def _prepare_warehouse() -> str:
 
 
 def _report(system: str, results: list) -> list[dict]:
-    rows = [asdict(r) for r in results]
+    # parse_new_barcodes gives None when there was nothing new to parse
+    rows = [asdict(r) for r in results if r is not None]
     for row in rows:
         log.info(
             "%s %s %s: status=%s read=%s loaded=%s quarantined=%s",
@@ -90,36 +91,46 @@ def extract_wms_task() -> list[dict]:
 
     from airflow.providers.standard.hooks.filesystem import FSHook
 
+    from shrinkwatch.extract.gs1 import parse_new_barcodes
+    from shrinkwatch.extract.location_map import load_location_map
     from shrinkwatch.extract.wms import extract_wms
 
     settings = Settings.from_env()
     landing_dir = Path(FSHook(fs_conn_id=WMS_CONN_ID).get_path())
+    warehouse = _prepare_warehouse()
     results = extract_wms(
-        _prepare_warehouse(),
+        warehouse,
         landing_dir,
         encodings=settings.wms_encodings,
         chunk_rows=settings.chunk_rows,
     )
+    results.append(load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows))
+    # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
+    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
     return _report("wms", results)
 
 
 def extract_mes_task() -> list[dict]:
     from airflow.providers.http.hooks.http import HttpHook
 
+    from shrinkwatch.extract.gs1 import parse_new_barcodes
     from shrinkwatch.extract.mes import extract_mes
 
     settings = Settings.from_env()
     hook = HttpHook(method="GET", http_conn_id=MES_CONN_ID)
     hook.get_conn()  # resolves hook.base_url from the connection
     token = hook.get_connection(MES_CONN_ID).password or ""
+    warehouse = _prepare_warehouse()
     results = extract_mes(
-        _prepare_warehouse(),
+        warehouse,
         hook.base_url,
         token,
         page_size=settings.mes_page_size,
         max_retries=settings.mes_max_retries,
         chunk_rows=settings.chunk_rows,
     )
+    # the barcodes of the MES events just loaded
+    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
     return _report("mes", results)
 
 

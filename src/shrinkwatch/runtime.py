@@ -76,6 +76,9 @@ class Runtime:
             "GX_ANALYTICS_ENABLED": "false",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "SHRINKWATCH_HOME": str(home),
+            # absolute, so a task resolves the same demo plant and map as this process
+            "SHRINKWATCH_DEMO_DIR": str(self.settings.demo_dir),
+            "SHRINKWATCH_LOCATION_MAP": str(self.settings.location_map),
             "AIRFLOW_CONN_" + orchestration.WAREHOUSE_CONN_ID.upper(): warehouse.airflow_connection(),
             "AIRFLOW_CONN_" + orchestration.ERP_CONN_ID.upper(): json.dumps(
                 {"conn_type": "generic", "extra": {"sqlalchemy_url": self.settings.erp_url}}

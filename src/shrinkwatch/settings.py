@@ -34,7 +34,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Base URL of the MES API; unset, the demo command serves the demo plant's MES on 127.0.0.1.",
     ),
     "SHRINKWATCH_MES_TOKEN": ("demo-token", "Bearer token for the MES API."),
-    "SHRINKWATCH_LOCATION_MAP": ("<demo>/location_map.csv", "The plant's location map (CSV)."),
+    "SHRINKWATCH_LOCATION_MAP": (
+        "<demo>/location_map.csv",
+        "The plant's location map (CSV), loaded into raw.location_map by the WMS extract when it changes.",
+    ),
     "SHRINKWATCH_DEMO_DIR": ("$SHRINKWATCH_HOME/demo", "Where the demo plant is generated."),
     "SHRINKWATCH_DEMO_SEED": ("42", "Seed of the demo plant; the same seed gives the same plant."),
     "SHRINKWATCH_DEMO_SCALE": (
@@ -79,6 +82,7 @@ TASK_SETTINGS = (
     "SHRINKWATCH_MES_MAX_RETRIES",
     "SHRINKWATCH_WMS_ENCODINGS",
     "SHRINKWATCH_CHUNK_ROWS",
+    "SHRINKWATCH_LOCATION_MAP",
 )
 
 
@@ -121,7 +125,7 @@ class Settings:
             wms_landing_dir=Path(env("SHRINKWATCH_WMS_LANDING_DIR") or demo_dir / "wms_landing"),
             mes_base_url=env("SHRINKWATCH_MES_BASE_URL"),
             mes_token=env("SHRINKWATCH_MES_TOKEN") or "demo-token",
-            location_map=Path(env("SHRINKWATCH_LOCATION_MAP") or demo_dir / "location_map.csv"),
+            location_map=Path(env("SHRINKWATCH_LOCATION_MAP") or demo_dir / "location_map.csv").resolve(),
             demo_seed=int(env("SHRINKWATCH_DEMO_SEED") or 42),
             demo_scale=float(env("SHRINKWATCH_DEMO_SCALE") or 0.04),
             demo_days=int(env("SHRINKWATCH_DEMO_DAYS") or 90),

@@ -162,6 +162,8 @@ class _Load:
     def resolve_duplicates(self) -> tuple[int, int]:
         """Settle keys that occur more than once in this read; returns the
         rows superseded (MES versions, counted as loaded) and quarantined."""
+        if self.table.strategy == "replace":
+            return 0, 0  # a configuration file's key columns need not be unique
         key = ", ".join(self.table.key)
         version = self.table.version_column
         if version:
@@ -249,6 +251,17 @@ class _Load:
         ).rowcount
         return inserted, deleted
 
+    def replace_all_rows(self) -> tuple[int, int]:
+        """A configuration file replaces the whole table, in file order."""
+        raw = f"{RAW_SCHEMA}.{self.table.name}"
+        deleted = self.conn.execute(f"delete from {raw}").rowcount
+        columns = ", ".join(self.stage_columns)
+        inserted = self.conn.execute(
+            f"insert into {raw} ({columns}, _load_id) select {columns}, %s from {_STAGE} order by _ord",
+            (self.load_id,),
+        ).rowcount
+        return inserted, deleted
+
 
 def load_table(
     conninfo: str,
@@ -325,6 +338,11 @@ def _stage_and_merge(
         if file_scope is None:
             raise ValueError(f"{table.name}: a file load needs its FileScope")
         inserted, deleted = load.replace_file_rows(file_scope)
+    elif table.strategy == "replace":
+        if load.rows_staged:
+            inserted, deleted = load.replace_all_rows()
+        else:
+            notes.append("no valid row, so the previous rows were kept")
     else:
         inserted, updated = load.upsert()
         if table.strategy == "full":

@@ -2,7 +2,9 @@
 
 `raw` holds an honest typed copy of every source table (DDL from contracts.py),
 `quarantine` one table per source table for rows that failed their contract,
-and `ops.load_ledger` one row per load attempt. Everything is `if not exists`,
+and `ops.load_ledger` one row per load attempt. Two derived raw inputs of the
+dbt unification have fixed DDL here: `raw.gs1_barcodes` (every barcode seen in
+MES and WMS, parsed) and `raw.location_map` (the plant's location map). Everything is `if not exists`,
 so each extractor calls `ensure_schemas` before it loads.
 """
 
@@ -10,7 +12,14 @@ from __future__ import annotations
 
 import psycopg
 
-from shrinkwatch.contracts import OPS_SCHEMA, QUARANTINE_SCHEMA, RAW_SCHEMA, TABLES, raw_table_ddl
+from shrinkwatch.contracts import (
+    LOCATION_MAP,
+    OPS_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RAW_SCHEMA,
+    TABLES,
+    raw_table_ddl,
+)
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
@@ -47,6 +56,23 @@ where rows_read <> rows_loaded + rows_quarantined;
 """
 
 
+# Fixed DDL: the dbt models are written against exactly these two tables.
+_DERIVED_RAW_DDL = f"""
+create table if not exists {RAW_SCHEMA}.gs1_barcodes (
+    barcode text primary key,  -- exactly as the source gave it (bracketed, or raw with ASCII 29 as FNC1)
+    is_valid boolean not null, -- parsed, and every GTIN check digit valid
+    gtin text,                 -- AI (01) as 14 digits
+    batch text,                -- AI (10) as printed
+    quantity numeric,          -- AI (30) or (37) count, when present
+    error text,                -- why parsing or validation failed (null when valid)
+    _load_id bigint
+);
+create table if not exists {RAW_SCHEMA}.{LOCATION_MAP.name} (
+    werks text, lgort text, warehouse text, zone text, mes_line text, mes_work_center text, description text,
+    _load_id bigint
+)"""
+
+
 def quarantine_table(table_name: str) -> str:
     return f"{QUARANTINE_SCHEMA}.{table_name}"
 
@@ -76,6 +102,10 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
                 conn.execute(statement)
             for statement in _quarantine_ddl(table.name).split(";\n"):
                 conn.execute(statement)
+        for statement in _DERIVED_RAW_DDL.split(";\n"):
+            conn.execute(statement)
+        for statement in _quarantine_ddl(LOCATION_MAP.name).split(";\n"):
+            conn.execute(statement)
         for statement in _LEDGER_DDL.split(";\n"):
             if statement.strip():
                 conn.execute(statement)

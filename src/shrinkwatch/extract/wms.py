@@ -22,7 +22,7 @@ import csv
 import hashlib
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -97,7 +97,8 @@ def detect_encoding(path: Path, encodings: Sequence[str]) -> tuple[str | None, s
     return None, "; ".join(failures)
 
 
-def _undecodable_lines(path: Path, reason: str) -> Iterator[RejectedRow]:
+def undecodable_lines(path: Path, reason: str) -> Iterator[RejectedRow]:
+    """Every data line of a file no encoding decodes, as a rejected row."""
     with path.open("rb") as stream:
         for line_no, line in enumerate(stream, start=1):
             if line_no == 1 or not line.strip():
@@ -106,11 +107,17 @@ def _undecodable_lines(path: Path, reason: str) -> Iterator[RejectedRow]:
             yield RejectedRow(f"{path.name}:{line_no}", "encoding", reason, {"line": text})
 
 
-def _csv_rows(
-    landing: LandingFile, encoding: str, notes: list[str]
+def csv_rows(
+    path: Path,
+    table: SourceTable,
+    encoding: str,
+    notes: list[str],
+    lineage: Callable[[int], tuple[object, ...]] = lambda line_no: (),
 ) -> Iterator[SourceRow | RejectedRow]:
-    table, name = landing.table, landing.path.name
-    with landing.path.open(encoding=encoding, newline="") as stream:
+    """The rows of a CSV file with a header, in the table's contract column
+    order; `lineage(first physical line)` gives a row's extra raw columns."""
+    name = path.name
+    with path.open(encoding=encoding, newline="") as stream:
         reader = csv.reader(stream)
         header = [h.strip().lower() for h in next(reader, [])]
         if not header:
@@ -140,9 +147,7 @@ def _csv_rows(
                     {"fields": record},
                 )
             else:
-                values = [record[p] for p in positions]
-                lineage = (name, landing.file_date, landing.file_seq, first_line)
-                yield SourceRow(values, ref, lineage)
+                yield SourceRow([record[p] for p in positions], ref, lineage(first_line))
 
 
 def _load_file(
@@ -152,10 +157,13 @@ def _load_file(
     notes: list[str] = []
     if encoding is None:
         reason = f"not decodable as {', '.join(encodings)} ({failure})"
-        rows: Iterator[SourceRow | RejectedRow] = _undecodable_lines(landing.path, reason)
+        rows: Iterator[SourceRow | RejectedRow] = undecodable_lines(landing.path, reason)
         notes.append("undecodable: every line quarantined")
     else:
-        rows = _csv_rows(landing, encoding, notes)
+        def lineage(line_no: int) -> tuple[object, ...]:
+            return (landing.path.name, landing.file_date, landing.file_seq, line_no)
+
+        rows = csv_rows(landing.path, landing.table, encoding, notes, lineage)
         notes.append(f"decoded as {encoding}")
 
     return load_table(

@@ -1,0 +1,80 @@
+"""The plant's location map (contract section 2) into `raw.location_map`.
+
+One CSV file, `werks,lgort,warehouse,zone,mes_line,mes_work_center,description`,
+UTF-8 with or without BOM. It is configuration a user edits, so it is loaded
+like a WMS export but as a whole:
+
+- the same bytes as the last loaded map (sha256) -> `skipped_duplicate`, no reload;
+- otherwise the file's valid rows replace the whole table, in one transaction
+  with their ledger row (system `wms`, table `location_map`).
+
+Rows are validated by the loader: a row without `werks` or `lgort`, or with a
+field count other than the header's, is quarantined in `quarantine.location_map`;
+a header missing a column quarantines every row (rule `missing_column`), and an
+undecodable file every line (rule `encoding`). A file with no valid row at all
+keeps the previous map (the ledger message says so) rather than empty it. Blank
+fields load as null, as in every raw table (a zone row's `mes_line` is null).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import psycopg
+
+from shrinkwatch.contracts import LOCATION_MAP
+from shrinkwatch.extract.ledger import LoadResult
+from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table, record_skip
+from shrinkwatch.extract.warehouse import LEDGER, ensure_schemas
+from shrinkwatch.extract.wms import csv_rows, detect_encoding, sha256_of, undecodable_lines
+
+
+def _last_loaded(conn: psycopg.Connection) -> tuple[int, str | None] | None:
+    """(load_id, checksum) of the location map's last successful load."""
+    return conn.execute(
+        f"""select load_id, file_checksum from {LEDGER}
+            where system = %s and table_name = %s and status = 'loaded'
+            order by load_id desc limit 1""",
+        (LOCATION_MAP.system, LOCATION_MAP.name),
+    ).fetchone()
+
+
+def load_location_map(
+    warehouse_conninfo: str,
+    path: Path,
+    *,
+    encodings: Sequence[str] = ("utf-8-sig",),
+    chunk_rows: int = 50000,
+) -> LoadResult:
+    """Load the location map at `path` unless it is unchanged since its last load."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"location map {path} is not a file: point SHRINKWATCH_LOCATION_MAP at the plant's "
+            "location_map.csv (columns werks,lgort,warehouse,zone,mes_line,mes_work_center,description)"
+        )
+    checksum = sha256_of(path)
+    with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
+        ensure_schemas(conn)
+        last = _last_loaded(conn)
+    if last is not None and last[1] == checksum:
+        return record_skip(
+            warehouse_conninfo, LOCATION_MAP.system, LOCATION_MAP.name, status="skipped_duplicate",
+            file_name=path.name, file_checksum=checksum,
+            message=f"unchanged since load {last[0]}",
+        )
+
+    notes: list[str] = []
+    encoding, failure = detect_encoding(path, encodings)
+    if encoding is None:
+        reason = f"not decodable as {', '.join(encodings)} ({failure})"
+        rows: Iterator[SourceRow | RejectedRow] = undecodable_lines(path, reason)
+        notes.append("undecodable: every line quarantined")
+    else:
+        rows = csv_rows(path, LOCATION_MAP, encoding, notes)
+        notes.append(f"decoded as {encoding}")
+    return load_table(
+        warehouse_conninfo, LOCATION_MAP, rows,
+        chunk_rows=chunk_rows, file_name=path.name, file_checksum=checksum, notes=notes,
+    )
