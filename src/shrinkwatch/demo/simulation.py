@@ -371,9 +371,12 @@ class Simulation:
                      start, end, operator)
         scrapped = 0.0
         if case == "phantom_scrap" or self.rng.random() < 0.12:
-            scrapped = round(min(issued - consumed, max(need * 0.02, 0.001)), 3)
-            self.scrap(plant, line, work_center, aufnr, component, lot, scrapped, end, supervisor,
-                       operator, phantom=case == "phantom_scrap")
+            # nothing left on the line (consumption used up the issue): nothing to scrap;
+            # a scrap posting's quantity, like every ERP quantity, is positive
+            scrapped = max(round(min(issued - consumed, max(need * 0.02, 0.001)), 3), 0.0)
+            if scrapped > 0:
+                self.scrap(plant, line, work_center, aufnr, component, lot, scrapped, end, supervisor,
+                           operator, phantom=case == "phantom_scrap")
         remnant = round(issued - consumed - scrapped, 3)
         close = end + timedelta(minutes=self.rng.randint(5, 40))
         if case == "excess_issue":
@@ -918,11 +921,13 @@ class Simulation:
         rows = []
         for key in sorted(self.wms_stock):
             qty = self.wms_stock[key]
-            if abs(qty) < 1e-3:
-                del self.wms_stock[key]
-                continue
             warehouse, bin_code, matnr, charg = key
             material = materials[matnr]
+            # float residue of packs split across issues, consumption and returns: a bin
+            # whose stock rounds to nothing (or below) in the WMS unit is empty
+            if material.to_wms_qty(qty) <= 0:
+                del self.wms_stock[key]
+                continue
             zone = bin_code.split("-")[0]
             rows.append({
                 "snapshot_at": snapshot_at, "warehouse": warehouse, "zone": zone,
