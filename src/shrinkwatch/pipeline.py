@@ -31,9 +31,22 @@ class PipelineRun:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _generator_fingerprint() -> str:
+    """Changes whenever the simulator's code does: a plant made by older code is stale."""
+    import hashlib
+    from pathlib import Path
+
+    import shrinkwatch.demo as demo
+
+    digest = hashlib.sha256()
+    for source in sorted(Path(demo.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def ensure_demo_plant(settings: Settings) -> dict:
-    """Generate the demo plant unless the same one (same parameters) is there:
-    a rerun then reads exactly the same source data."""
+    """Generate the demo plant unless the same one (same parameters, same
+    simulator) is there: a rerun then reads exactly the same source data."""
     from shrinkwatch.demo import generate_plant
 
     params = {
@@ -43,11 +56,15 @@ def ensure_demo_plant(settings: Settings) -> dict:
         "plants": settings.demo_plants,
     }
     manifest = settings.demo_dir / "plant.json"
-    if manifest.exists():
+    fingerprint_file = settings.demo_dir / ".generator"
+    fingerprint = _generator_fingerprint()
+    if manifest.exists() and fingerprint_file.exists() and fingerprint_file.read_text() == fingerprint:
         existing = json.loads(manifest.read_text())
         if all(existing.get("parameters", {}).get(k) == v for k, v in params.items()):
             return existing
-    return generate_plant(settings.demo_dir, **params)
+    plant = generate_plant(settings.demo_dir, **params)
+    fingerprint_file.write_text(fingerprint)
+    return plant
 
 
 def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, TRANSFORM_DAG),
