@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from shrinkwatch import report
+from shrinkwatch.postgres import drop_database, ensure_database
 from shrinkwatch.quality import data_docs_index
 from shrinkwatch.runtime import DBT_PROJECT_DIR, Runtime
 from shrinkwatch.settings import Settings
@@ -44,9 +45,10 @@ def _generator_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def ensure_demo_plant(settings: Settings) -> dict:
+def ensure_demo_plant(settings: Settings) -> tuple[dict, bool]:
     """Generate the demo plant unless the same one (same parameters, same
-    simulator) is there: a rerun then reads exactly the same source data."""
+    simulator) is there: a rerun then reads exactly the same source data.
+    Returns the plant's manifest and whether it was (re)generated."""
     from shrinkwatch.demo import generate_plant
 
     params = {
@@ -61,10 +63,10 @@ def ensure_demo_plant(settings: Settings) -> dict:
     if manifest.exists() and fingerprint_file.exists() and fingerprint_file.read_text() == fingerprint:
         existing = json.loads(manifest.read_text())
         if all(existing.get("parameters", {}).get(k) == v for k, v in params.items()):
-            return existing
+            return existing, False
     plant = generate_plant(settings.demo_dir, **params)
     fingerprint_file.write_text(fingerprint)
-    return plant
+    return plant, True
 
 
 def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, TRANSFORM_DAG),
@@ -79,7 +81,12 @@ def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, 
         seconds["warehouse"] = time.monotonic() - started
 
         started = time.monotonic()
-        ensure_demo_plant(settings)
+        _, regenerated = ensure_demo_plant(settings)
+        if regenerated and runtime.embedded:
+            # a new plant is a new world: the embedded warehouse must not mix the
+            # previous plant's rows into it (an external warehouse is never dropped)
+            drop_database(warehouse, warehouse.dbname)
+            ensure_database(warehouse, warehouse.dbname)
         seconds["demo_plant"] = time.monotonic() - started
 
         mes_base_url = settings.mes_base_url
