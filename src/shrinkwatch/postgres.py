@@ -71,7 +71,7 @@ class PgTarget:
         the form that both SQLAlchemy and GX's DSN validation accept."""
         auth = quote(self.user, safe="")
         if self.password:
-            auth += ":" + quote(self.password, safe="")
+            auth += ":" + quote(self.password, safe="*")  # '*' is legal in userinfo; keeps `***` readable
         if self.is_socket:
             return (
                 f"postgresql+{driver}://{auth}@localhost:{self.port}/{self.dbname}"
