@@ -109,9 +109,13 @@ wms_movements as (
             when wms_tasks.from_bin_code is not null then 'out'
             else 'none'
         end as direction,
+        -- a transfer is placed at its from_bin (to_location: its to_bin)
         coalesce(from_bins.plant_code, to_bins.plant_code) as werks,
-        coalesce(from_bins.storage_location_code, to_bins.storage_location_code) as location,
-        case when from_bins.bin_code is not null then to_bins.storage_location_code end as to_location,
+        case
+            when wms_tasks.from_bin_code is not null then from_bins.storage_location_code
+            else to_bins.storage_location_code
+        end as location,
+        case when wms_tasks.from_bin_code is not null then to_bins.storage_location_code end as to_location,
         null::text as partner_id,
         coalesce(items.material, barcodes.material) as material,
         wms_tasks.sku,
