@@ -672,6 +672,11 @@ def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Pat
         conflicts = dict(
             conn.execute("select material, has_master_data_conflict from marts.dim_material")
         )
+        positions = conn.execute(
+            "select location, book_quantity, physical_quantity from marts.fct_stock_position"
+            " where stock_date = '2026-04-12' and material = '10005678' and batch = 'B2604120A7'"
+            " order by location"
+        ).fetchall()
         spec = conn.execute("select spec_normalized from marts.dim_material where material = '10001234'")
         assert spec.fetchone() == ("12x100",)
         # every column of every model is documented
@@ -720,5 +725,7 @@ def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Pat
     unknown = movements["mes:consumptions:C-3"]
     assert not unknown["is_material_resolved"]
     assert (unknown["is_unit_resolved"], unknown["quantity_base"]) == (False, None)
+    # book (ERP: 50 KG issued from 1001) against physical (3 BAG in each bin, 75 KG)
+    assert positions == [("1001", -50, 75), ("1101", 0, 75)]
     # two WMS skus disagree on the pack size of M1
     assert conflicts == {"10001234": True, "10005678": False, "10001002": False}
