@@ -43,7 +43,10 @@ print(json.dumps({
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("airflow-home")
-    env = Runtime(Settings.from_env()).airflow_env(PgTarget(host="/nonexistent"), "http://127.0.0.1:1")
+    env = {
+        **os.environ,
+        **Runtime(Settings.from_env()).airflow_env(PgTarget(host="/nonexistent"), "http://127.0.0.1:1"),
+    }
     env["AIRFLOW_HOME"] = str(home)
     # as the demo and the image build do: Cosmos renders from the manifest
     subprocess.run(

@@ -42,6 +42,23 @@ STAGING_MODELS = {
     "mes_outsourcing": "stg_mes__outsourcing",
 }
 
+# Tables the pipeline derives itself (parsed barcodes, the location map), written
+# into raw beside the contract tables by another step, with exactly this DDL.
+DERIVED_DDL = """
+create table raw.gs1_barcodes (
+    barcode text primary key, is_valid boolean not null, gtin text, batch text,
+    quantity numeric, error text, _load_id bigint
+);
+create table raw.location_map (
+    werks text, lgort text, warehouse text, zone text, mes_line text,
+    mes_work_center text, description text, _load_id bigint
+);
+"""
+DERIVED_STAGING_MODELS = {
+    "gs1_barcodes": "stg_derived__gs1_barcodes",
+    "location_map": "stg_derived__location_map",
+}
+
 
 def _sources(system: str) -> dict:
     doc = yaml.safe_load((STAGING / system / f"_{system}__sources.yml").read_text(encoding="utf-8"))
@@ -77,6 +94,26 @@ def test_sources_declare_exactly_the_contract_tables_and_columns(system: str):
         assert not undocumented, (name, undocumented)
 
 
+def test_derived_sources_declare_exactly_the_derived_tables():
+    doc = yaml.safe_load((STAGING / "derived" / "_derived__sources.yml").read_text(encoding="utf-8"))
+    (source,) = doc["sources"]
+    assert source["name"] == "derived"
+    assert source["schema"] == contracts.RAW_SCHEMA
+    # the derived tables are no contract tables: the contract sources stay strict
+    assert not set(DERIVED_STAGING_MODELS) & set(contracts.BY_NAME)
+    expected = {}
+    for statement in filter(str.strip, DERIVED_DDL.split(";")):
+        head, _, body = statement.partition("(")
+        columns = [c.split()[:2] for c in body.rsplit(")", 1)[0].split(",")]
+        expected[head.split(".")[-1].strip()] = [(name, type_) for name, type_ in columns]
+    declared = {
+        t["name"]: [(c["name"], c["data_type"]) for c in t["columns"]] for t in source["tables"]
+    }
+    assert declared == expected
+    for table in source["tables"]:
+        assert all(c.get("description") for c in table["columns"]), table["name"]
+
+
 def test_every_source_table_has_exactly_one_staging_model():
     assert set(STAGING_MODELS) == set(contracts.BY_NAME)
     for table, model in STAGING_MODELS.items():
@@ -88,7 +125,11 @@ def test_every_source_table_has_exactly_one_staging_model():
         for p in (DBT_PROJECT / "models").rglob("*.sql")
         if "source(" in p.read_text(encoding="utf-8")
     ]
-    assert sorted(selecting) == sorted(f"{m}.sql" for m in STAGING_MODELS.values())
+    staging_models = [*STAGING_MODELS.values(), *DERIVED_STAGING_MODELS.values()]
+    assert sorted(selecting) == sorted(f"{m}.sql" for m in staging_models)
+    for table, model in DERIVED_STAGING_MODELS.items():
+        path = STAGING / "derived" / f"{model}.sql"
+        assert f"source('derived', '{table}')" in path.read_text(encoding="utf-8"), path
 
 
 def test_mart_accepts_every_source_table_with_an_activity_time():
@@ -143,6 +184,7 @@ def _load_raw(target: PgTarget) -> None:
         conn.execute(f"create schema {contracts.RAW_SCHEMA}")
         for table in contracts.TABLES:
             conn.execute(contracts.raw_table_ddl(table))
+        conn.execute(DERIVED_DDL)
 
         _insert(
             conn,
@@ -379,14 +421,15 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
                 " where table_schema = 'staging'"
             ).fetchall()
         )
-        assert views == {model: "VIEW" for model in STAGING_MODELS.values()}
+        staging_models = [*STAGING_MODELS.values(), *DERIVED_STAGING_MODELS.values()]
+        assert views == {model: "VIEW" for model in staging_models}
 
         counts = {
             m: conn.execute(f"select count(*) from staging.{m}").fetchone()[0]
-            for m in STAGING_MODELS.values()
+            for m in staging_models
         }
         assert counts == {
-            **{m: 0 for m in STAGING_MODELS.values()},
+            **{m: 0 for m in staging_models},
             "stg_erp__materials": 2,
             "stg_erp__users": 1,
             "stg_erp__material_docs": 4,
@@ -399,7 +442,7 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
 
         # every column of every staging view (and the mart) is documented
         docs = _model_docs()
-        for model in [*STAGING_MODELS.values(), "fct_daily_source_activity"]:
+        for model in docs:
             actual = [
                 r[0]
                 for r in conn.execute(
@@ -466,3 +509,223 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
         assert set(conn.execute(MART_ROWS).fetchall()) == mart
         schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
         assert not {s for s in schemas if s.startswith("elsewhere")}, schemas
+
+
+# --- the canonical model: one schema across ERP, WMS and MES --------------------
+
+M3 = "000000000010001002"  # base unit G, kept in KG by the WMS
+GTIN_M2, GTIN_M3 = "6901234000016", "06901234000023"
+BARCODE_M2 = f"(01)0{GTIN_M2}(10)B2604120A7(30)25"
+BARCODE_M3 = f"01{GTIN_M3}10b2604120c1\x1d3103020000"
+BARCODE_UNKNOWN = "(01)09999999999994(10)X1(30)1"
+
+
+def _load_canonical_raw(target: PgTarget) -> None:
+    """A handful of rows in every dialect: padded matnr / unpadded erp_material /
+    GTIN-13 vs GTIN-14, batch spellings, BAG / KG / G / g / kg, LINE zone shared
+    by two lines, user ids of three systems, order numbers with and without MO."""
+    at = datetime(2026, 4, 12, 1, tzinfo=UTC)
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        conn.execute(f"create schema {contracts.RAW_SCHEMA}")
+        for table in contracts.TABLES:
+            conn.execute(contracts.raw_table_ddl(table))
+        conn.execute(DERIVED_DDL)
+        _insert(
+            conn,
+            "erp_material",
+            [
+                {"matnr": M1, "meins": "EA", "spec": "Φ12×100mm 304不锈钢", "gtin": "6901234567892", "critical": "X"},
+                {"matnr": M2, "meins": "KG", "spec": "PP T30S 本色", "gtin": GTIN_M2, "critical": ""},
+                {"matnr": M3, "meins": "G", "spec": "色号 2536", "gtin": GTIN_M3.lstrip("0")},
+            ],
+        )
+        _insert(
+            conn,
+            "erp_batch",
+            [{"matnr": M2, "charg": "B2604120A7"}, {"matnr": M3, "charg": "B2604120C1"}],
+        )
+        _insert(
+            conn,
+            "erp_user",
+            [{"usnam": "ZHANGW", "werks": "1000", "wms_user": "wms1_zhangw", "mes_operator": "OP1"}],
+        )
+        doc = {"mjahr": 2026, "zeile": 1, "werks": "1000", "lgort": "1001", "usnam": "ZHANGW",
+               "budat": date(2026, 4, 12), "cpudt": date(2026, 4, 12), "cputm": "09:00:00"}
+        _insert(
+            conn,
+            "erp_material_doc",
+            [
+                {**doc, "mblnr": "4900000001", "bwart": "261", "shkzg": "H", "matnr": M2,
+                 "charg": "B2604120A7", "menge": 50, "meins": "KG", "erfmg": 50, "erfme": "KG",
+                 "aufnr": "000001000123"},
+                {**doc, "mblnr": "5000000001", "bwart": "101", "shkzg": "S", "matnr": M3,
+                 "charg": "B2604120C1", "menge": 20000, "meins": "G", "erfmg": 20, "erfme": "KG",
+                 "ebeln": "4500000001"},
+            ],
+        )
+        item = _wms_file("item", "2026-04-11", 0, 2)
+        _insert(
+            conn,
+            "wms_item",
+            [
+                {**item, "sku": "SKU-10005678", "erp_material": "10005678", "uom": "BAG",
+                 "units_per_uom": 25, "base_uom": "KG"},
+                {**item, "sku": "SKU-X", "erp_material": "", "gtin": GTIN_M3, "uom": "BAG",
+                 "units_per_uom": 20, "base_uom": "KG", "_line_no": 3},
+                {**item, "sku": "SKU-10001234", "erp_material": "10001234", "uom": "CS",
+                 "units_per_uom": 50, "base_uom": "EA", "spec": "12x100mm SS304", "_line_no": 4},
+                {**item, "sku": "SKU-10001234B", "erp_material": "10001234", "uom": "CS",
+                 "units_per_uom": 100, "base_uom": "EA", "spec": "12x100 MM", "_line_no": 5},
+            ],
+        )
+        stock = {"snapshot_at": datetime(2026, 4, 12, 15, 59, 59, tzinfo=UTC), "warehouse": "WH01",
+                 "qty": 3, "uom": "BAG", "status": "AVAILABLE", **_wms_file("bin_stock", "2026-04-12", 0, 2)}
+        _insert(
+            conn,
+            "wms_bin_stock",
+            [
+                {**stock, "zone": "A", "bin": "A-01-01-01", "sku": "SKU-10005678", "lot": "lot-b2604120a7"},
+                {**stock, "zone": "LINE", "bin": "LINE-11-01-01", "sku": "SKU-10005678",
+                 "lot": "LOT-B2604120A7", "_line_no": 3},
+            ],
+        )
+        task = {"qty": 2, "uom": "BAG", "created_at": at, "confirmed_at": at,
+                "confirmed_by": "wms1_zhangw", **_wms_file("task", "2026-04-12", 0, 2)}
+        _insert(
+            conn,
+            "wms_task",
+            [
+                {**task, "task_id": "T1", "task_type": "LINE_FEED", "sku": "SKU-10005678",
+                 "lot": "B2604-120A7", "from_bin": "A-01-01-01", "to_bin": "LINE-11-01-01",
+                 "ref_doc": "MO1000123"},
+                {**task, "task_id": "T2", "task_type": "PUTAWAY", "sku": "SKU-X", "lot": "LOT-B2604120C1",
+                 "to_bin": "A-01-01-01", "qty": 1, "ref_doc": "4500000001", "_line_no": 3},
+            ],
+        )
+        _insert(
+            conn,
+            "mes_work_orders",
+            [{"order_no": "1000123", "material": "06901234000030", "line": "L11", "work_center": "WC1101",
+              "status": "RUNNING", "released_at": _epoch_ms("2026-04-12T00:00:00+00:00"),
+              "updated_at": _epoch_ms("2026-04-12T00:00:00+00:00")}],
+        )
+        event = {"order_no": "1000123", "line": "L11", "work_center": "WC1101", "operator_id": "OP1",
+                 "consumed_at": _epoch_ms("2026-04-12T02:00:00+00:00"),
+                 "updated_at": _epoch_ms("2026-04-12T02:00:00+00:00")}
+        _insert(
+            conn,
+            "mes_consumptions",
+            [
+                {**event, "event_id": "C-1", "barcode": BARCODE_M2, "batch": None, "qty": 30, "uom": "kg"},
+                {**event, "event_id": "C-2", "barcode": BARCODE_M3, "batch": "b2604120c1", "qty": 1500, "uom": "g"},
+                {**event, "event_id": "C-3", "barcode": BARCODE_UNKNOWN, "batch": "X1", "qty": 1, "uom": "pcs"},
+            ],
+        )
+        _insert(
+            conn,
+            "gs1_barcodes",
+            [
+                {"barcode": BARCODE_M2, "is_valid": True, "gtin": "0" + GTIN_M2, "batch": "B2604120A7", "quantity": 25},
+                {"barcode": BARCODE_M3, "is_valid": True, "gtin": GTIN_M3, "batch": "b2604120c1", "quantity": 20},
+                {"barcode": BARCODE_UNKNOWN, "is_valid": True, "gtin": "09999999999994", "batch": "X1", "quantity": 1},
+            ],
+        )
+        zone = {"werks": "1000", "warehouse": "WH01"}
+        line = {"werks": "1000", "warehouse": "", "zone": ""}
+        _insert(
+            conn,
+            "location_map",
+            [
+                {**zone, "lgort": "1001", "zone": "A", "mes_line": "", "mes_work_center": ""},
+                {**zone, "lgort": "1101", "zone": "LINE", "mes_line": "", "mes_work_center": ""},
+                {**zone, "lgort": "1102", "zone": "LINE", "mes_line": "", "mes_work_center": ""},
+                {**line, "lgort": "1101", "mes_line": "L11", "mes_work_center": "WC1101"},
+                {**line, "lgort": "1102", "mes_line": "L12", "mes_work_center": "WC1201"},
+            ],
+        )
+
+
+MOVEMENT_COLUMNS = (
+    "werks", "location", "to_location", "material", "batch", "batch_as_recorded", "quantity_base",
+    "base_unit", "unit_as_recorded", "user_id", "order_no", "is_material_resolved", "is_unit_resolved",
+)
+
+
+def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Path):
+    _load_canonical_raw(warehouse)
+
+    result = _dbt(warehouse, tmp_path, "build")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    run = json.loads((tmp_path / "target" / "run_results.json").read_text())
+    statuses = {r["unique_id"]: r["status"] for r in run["results"]}
+    not_clean = {uid: s for uid, s in statuses.items() if s not in ("success", "pass")}
+    assert not not_clean, not_clean
+    assert "seed.shrinkwatch.unit_conversions" in statuses
+    assert len([uid for uid in statuses if uid.startswith("unit_test.")]) >= 9
+
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        conn.execute("set time zone 'UTC'")
+        rows = conn.execute(
+            f"select movement_id, {', '.join(MOVEMENT_COLUMNS)} from marts.fct_movement"
+        ).fetchall()
+        movements = {r[0]: dict(zip(MOVEMENT_COLUMNS, r[1:], strict=True)) for r in rows}
+        conflicts = dict(
+            conn.execute("select material, has_master_data_conflict from marts.dim_material")
+        )
+        positions = conn.execute(
+            "select location, book_quantity, physical_quantity from marts.fct_stock_position"
+            " where stock_date = '2026-04-12' and material = '10005678' and batch = 'B2604120A7'"
+            " order by location"
+        ).fetchall()
+        spec = conn.execute("select spec_normalized from marts.dim_material where material = '10001234'")
+        assert spec.fetchone() == ("12x100",)
+        # every column of every model is documented
+        docs = _model_docs()
+        for model, doc in docs.items():
+            actual = {
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns where table_name = %s",
+                    (model,),
+                )
+            }
+            assert actual == {c["name"] for c in doc["columns"] if c.get("description")}, model
+
+    assert set(movements) == {
+        "erp:material_doc:4900000001/2026/1",
+        "erp:material_doc:5000000001/2026/1",
+        "wms:task:T1",
+        "wms:task:T2",
+        "mes:consumptions:C-1",
+        "mes:consumptions:C-2",
+        "mes:consumptions:C-3",
+    }
+    erp_261, wms_bag = movements["erp:material_doc:4900000001/2026/1"], movements["wms:task:T1"]
+    # a WMS line feed of 2 BAG and the ERP 261 of 50 KG: one material, batch and quantity
+    for movement in (erp_261, wms_bag):
+        assert (movement["material"], movement["batch"], movement["base_unit"]) == ("10005678", "B2604120A7", "KG")
+        assert movement["quantity_base"] == 50
+        assert (movement["user_id"], movement["order_no"], movement["werks"]) == ("ZHANGW", "1000123", "1000")
+        assert movement["location"] == "1001"
+    assert wms_bag["batch_as_recorded"] == "B2604-120A7"
+    assert wms_bag["to_location"] == "1101"  # the LINE zone narrowed by the order's line L11
+    # G material: ERP entered in KG, WMS BAG of 20 KG (item mapped by GTIN), MES in g
+    assert movements["erp:material_doc:5000000001/2026/1"]["quantity_base"] == 20000
+    assert movements["erp:material_doc:5000000001/2026/1"]["unit_as_recorded"] == "KG"
+    assert movements["wms:task:T2"]["material"] == "10001002"
+    assert movements["wms:task:T2"]["quantity_base"] == 20000
+    assert movements["wms:task:T2"]["batch"] == "B2604120C1"
+    assert movements["mes:consumptions:C-2"]["quantity_base"] == 1500
+    assert movements["mes:consumptions:C-2"]["batch"] == "B2604120C1"
+    # MES: batch only in the barcode; material from its GTIN; placed by line + work centre
+    consumed = movements["mes:consumptions:C-1"]
+    assert (consumed["material"], consumed["batch"], consumed["batch_as_recorded"]) == ("10005678", "B2604120A7", None)
+    assert (consumed["quantity_base"], consumed["location"], consumed["user_id"]) == (30, "1101", "ZHANGW")
+    # an unknown GTIN is kept, flagged
+    unknown = movements["mes:consumptions:C-3"]
+    assert not unknown["is_material_resolved"]
+    assert (unknown["is_unit_resolved"], unknown["quantity_base"]) == (False, None)
+    # book (ERP: 50 KG issued from 1001) against physical (3 BAG in each bin, 75 KG)
+    assert positions == [("1001", -50, 75), ("1101", 0, 75)]
+    # two WMS skus disagree on the pack size of M1
+    assert conflicts == {"10001234": True, "10005678": False, "10001002": False}

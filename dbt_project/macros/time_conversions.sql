@@ -17,3 +17,8 @@
 {% macro utc_date(timestamp_tz) -%}
     ({{ timestamp_tz }} at time zone 'UTC')::date
 {%- endmacro %}
+
+{#- timestamptz -> its calendar date in the plant's time zone (the plant's day). -#}
+{% macro plant_local_date(timestamp_tz) -%}
+    ({{ timestamp_tz }} at time zone '{{ var("plant_time_zone") }}')::date
+{%- endmacro %}

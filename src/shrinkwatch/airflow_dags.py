@@ -100,7 +100,7 @@ def transform_dag(doc_md: str | None):
         # fail every task on a socket host; the DAG's own Assets say enough.
         return RenderConfig(
             load_method=LoadMode.AUTOMATIC,
-            select=[f"path:{p}" for p in paths],
+            select=[f"path:{path}" for path in paths],
             test_behavior=TestBehavior.BUILD,  # runs dbt unit tests too
             # a relationships test needs both of its models built: its own task
             # after both, not inside the build of one of them
@@ -142,7 +142,7 @@ def transform_dag(doc_md: str | None):
             project_config=project,
             profile_config=profile,
             execution_config=execution,
-            render_config=render("models/intermediate", "models/marts"),
+            render_config=render("seeds", "models/intermediate", "models/marts"),
         )
 
         @task(outlets=[MARTS_ASSET])
