@@ -16,22 +16,34 @@ materials as (
 
 ),
 
+batch_sets as (
+
+    -- comma-separated batch lists -> arrays
+    select
+        balances.*,
+        string_to_array(nullif(balances.erp_issued_batches, ''), ',') as erp_batches,
+        string_to_array(nullif(balances.wms_fed_batches, ''), ',') as wms_batches,
+        string_to_array(nullif(balances.mes_consumed_batches, ''), ',') as mes_batches
+    from balances
+
+),
+
 mismatched as (
 
     select
         balances.*,
         array(
-            select unnest(balances.mes_consumed_batches)
-            except select unnest(balances.erp_issued_batches)
+            select unnest(balances.mes_batches)
+            except select unnest(balances.erp_batches)
             order by 1
         ) as mes_foreign_batches,
         array(
-            select unnest(balances.wms_fed_batches)
-            except select unnest(balances.erp_issued_batches)
+            select unnest(balances.wms_batches)
+            except select unnest(balances.erp_batches)
             order by 1
         ) as wms_foreign_batches
-    from balances
-    where cardinality(balances.erp_issued_batches) > 0
+    from batch_sets as balances
+    where cardinality(balances.erp_batches) > 0
 
 ),
 
@@ -46,7 +58,7 @@ cases as (
         werks,
         line as location,
         material,
-        erp_issued_batches[1] as batch,
+        erp_batches[1] as batch,
         null::text as user_id,
         order_no,
         first_movement_at as window_start,
@@ -59,9 +71,9 @@ cases as (
         jsonb_build_object(
             'rule', 'FLOW-B01',
             'sources', sources,
-            'erp_batches', to_jsonb(erp_issued_batches),
-            'wms_batches', to_jsonb(wms_fed_batches),
-            'mes_batches', to_jsonb(mes_consumed_batches),
+            'erp_batches', to_jsonb(erp_batches),
+            'wms_batches', to_jsonb(wms_batches),
+            'mes_batches', to_jsonb(mes_batches),
             'claimed_batches', to_jsonb(mes_foreign_batches || wms_foreign_batches),
             'claimed_by', to_jsonb(
                 array_remove(array[

@@ -26,7 +26,7 @@ cases as (
         werks,
         line as location,
         material,
-        erp_issued_batches[1] as batch,
+        nullif(split_part(erp_issued_batches, ',', 1), '') as batch,
         null::text as user_id,
         order_no,
         first_issued_at as window_start,
@@ -40,7 +40,7 @@ cases as (
             'scrapped', scrapped_quantity,
             'returned', returned_quantity,
             'remnant', unaccounted_quantity,
-            'batches', to_jsonb(erp_issued_batches),
+            'batches', erp_issued_batches,
             'order_closed_at', order_closed_at
         ) as evidence
     from balances

@@ -146,9 +146,9 @@ final as (
             or per_order.wms_returned_quantity > 0
         ) as has_return,
         per_order.is_unit_resolved,
-        coalesce(per_order.erp_issued_batches, '{}') as erp_issued_batches,
-        coalesce(per_order.wms_fed_batches, '{}') as wms_fed_batches,
-        coalesce(per_order.mes_consumed_batches, '{}') as mes_consumed_batches,
+        coalesce(array_to_string(per_order.erp_issued_batches, ','), '') as erp_issued_batches,
+        coalesce(array_to_string(per_order.wms_fed_batches, ','), '') as wms_fed_batches,
+        coalesce(array_to_string(per_order.mes_consumed_batches, ','), '') as mes_consumed_batches,
         last_issues.last_issue_movement_id,
         last_issues.last_issue_batch,
         last_issues.last_issue_user_id,
