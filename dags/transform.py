@@ -1,5 +1,5 @@
 """raw → staging → contracts → marts. Runs the dbt project through Astronomer
-Cosmos (one task per model, each with its tests), validates staging with the
+Cosmos (one `dbt build` task per layer, tests included), validates staging with the
 Great Expectations checkpoint in `expectations/` (a failed critical expectation
 fails the run before any mart is built), builds the marts and writes the run
 report. Scheduled on the raw Assets of the three extract DAGs."""

@@ -102,6 +102,8 @@ def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, 
         env = {**runtime.airflow_env(warehouse, mes_base_url), **runtime.dbt_env(warehouse)}
         started = time.monotonic()
         runtime.run(["airflow", "db", "migrate"], env, capture=True)
+        # a broken dbt project fails here, before any DAG runs; the partial-parse
+        # state it leaves in target/ also speeds up every dbt task after it
         runtime.run(["dbt", "parse", "--project-dir", str(DBT_PROJECT_DIR),
                      "--profiles-dir", str(DBT_PROJECT_DIR)], env, capture=True)
         seconds["setup"] = time.monotonic() - started
