@@ -37,7 +37,7 @@ cases_final as (
         order_no::text as order_no,
         window_start::timestamptz as window_start,
         window_end::timestamptz as window_end,
-        qty_at_risk::numeric as qty_at_risk,
+        round(qty_at_risk::numeric, 3) as qty_at_risk,
         uom::text as uom,
         round(value_at_risk::numeric, 2) as value_at_risk,
         {% if fixed_score is not none -%}
