@@ -12,6 +12,9 @@
 --           the first to as long after the second: two physical movements are
 --           two movements (a repeated maintenance pick, a second line feed),
 --           none leaves no evidence either way. One case per repeated line.
+-- fct_movement is rebuilt just before: analyze it so the planner does not
+-- nest-loop over a table it has no statistics for (minutes instead of seconds).
+{{ config(pre_hook="analyze {{ ref('fct_movement') }}") }}
 with
 
 movements as (

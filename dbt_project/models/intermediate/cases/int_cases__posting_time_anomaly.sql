@@ -11,6 +11,9 @@
 --   TIME-003 long lag: a goods receipt (ERP 101) entered more than
 --            controls_posting_lag_hours after the nearest WMS putaway of the
 --            same plant, material and batch.
+-- fct_movement is rebuilt just before: analyze it so the planner does not
+-- nest-loop over a table it has no statistics for (minutes instead of seconds).
+{{ config(pre_hook="analyze {{ ref('fct_movement') }}") }}
 {% set tz = var('plant_time_zone') %}
 with
 

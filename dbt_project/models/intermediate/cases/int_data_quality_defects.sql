@@ -8,6 +8,9 @@
 --   DQ-002 MES unit label: a line's consumptions of a material stand to the
 --          ERP issues (261 − 262) of the same orders in a decimal factor
 --          (10³ or 10⁻³) — the line labels one unit as another.
+-- fct_movement is rebuilt just before: analyze it so the planner does not
+-- nest-loop over a table it has no statistics for (minutes instead of seconds).
+{{ config(pre_hook="analyze {{ ref('fct_movement') }}") }}
 {% set pack_tolerance = var('controls_pack_ratio_tolerance') %}
 {% set factor_tolerance = var('controls_unit_factor_tolerance') %}
 {% set min_evidence = var('controls_defect_min_evidence') %}

@@ -15,6 +15,9 @@
 --                   controls_adjustment_match_hours, nearest in time, one to one.
 -- details.data_quality_defect_id names a defect (int_data_quality_defects)
 -- that distorts the compared quantity: such a difference is not a loss.
+-- fct_movement is rebuilt just before: analyze it so the planner does not
+-- nest-loop over a table it has no statistics for (minutes instead of seconds).
+{{ config(pre_hook="analyze {{ ref('fct_movement') }}") }}
 {% set tolerance = var('controls_stock_tolerance_ratio') %}
 {% set match_hours = var('controls_adjustment_match_hours') %}
 with
