@@ -6,8 +6,12 @@
 --            late-evening movement, dated the day it happened, is 1 day: legit.
 --   TIME-002 out of hours: entered in an hour of the plant-local day whose
 --            share of the plant's own activity (every system's movements over
---            the whole period) is below controls_quiet_hour_max_share. Working
---            hours are learnt per plant, never hard-coded (contract §5).
+--            the whole period) is below controls_quiet_hour_max_share; or
+--            dated on a shutdown day: a plant-local day whose activity is below
+--            controls_shutdown_day_max_share of the plant's median day. Working
+--            hours and shutdown days are learnt per plant, never hard-coded
+--            (contract §5). An entry made on a shutdown day but dated on the
+--            working day before (next-morning catch-up) is not flagged.
 --   TIME-003 long lag: a goods receipt (ERP 101) entered more than
 --            controls_posting_lag_hours after the nearest WMS putaway of the
 --            same plant, material and batch.
@@ -55,6 +59,35 @@ plant_hours as (
 
 ),
 
+day_activity as (
+
+    select
+        werks,
+        (recorded_at at time zone '{{ tz }}')::date as local_date,
+        count(*) as movement_count
+    from movements
+    where werks is not null
+    group by werks, local_date
+
+),
+
+plant_days as (
+
+    select
+        day_activity.werks,
+        day_activity.local_date,
+        day_activity.movement_count < {{ var('controls_shutdown_day_max_share') }} * medians.median_count
+            as is_shutdown_day
+    from day_activity
+    inner join (
+        select werks, percentile_cont(0.5) within group (order by movement_count) as median_count
+        from day_activity
+        group by werks
+    ) as medians
+        on day_activity.werks = medians.werks
+
+),
+
 putaways as (
 
     select * from movements
@@ -99,6 +132,12 @@ flagged as (
             - (erp_lines.occurred_at at time zone '{{ tz }}')::date as backdated_days,
         plant_hours.local_hour as entry_hour,
         coalesce(plant_hours.activity_share, 0) as entry_hour_share,
+        -- a day without any activity inside the plant's observed period is a shutdown day too
+        coalesce(
+            plant_days.is_shutdown_day,
+            (erp_lines.occurred_at at time zone '{{ tz }}')::date
+            between plant_periods.first_date and plant_periods.last_date
+        ) as is_dated_on_shutdown_day,
         receipt_lags.putaway_at,
         receipt_lags.putaway_task,
         receipt_lags.lag_hours
@@ -108,6 +147,15 @@ flagged as (
         and extract(hour from erp_lines.recorded_at at time zone '{{ tz }}')::int = plant_hours.local_hour
     left join receipt_lags
         on erp_lines.movement_id = receipt_lags.movement_id
+    left join (
+        select werks, min(local_date) as first_date, max(local_date) as last_date
+        from day_activity
+        group by werks
+    ) as plant_periods
+        on erp_lines.werks = plant_periods.werks
+    left join plant_days
+        on erp_lines.werks = plant_days.werks
+        and (erp_lines.occurred_at at time zone '{{ tz }}')::date = plant_days.local_date
 
 ),
 
@@ -117,7 +165,8 @@ rule_hits as (
         flagged.*,
         array_remove(array[
             case when backdated_days > {{ var('controls_backdating_days') }} then 'TIME-001' end,
-            case when entry_hour_share < {{ var('controls_quiet_hour_max_share') }} then 'TIME-002' end,
+            case when entry_hour_share < {{ var('controls_quiet_hour_max_share') }}
+                or is_dated_on_shutdown_day then 'TIME-002' end,
             case when lag_hours > {{ var('controls_posting_lag_hours') }} then 'TIME-003' end
         ], null) as rules
     from flagged
@@ -154,6 +203,7 @@ findings as (
             'backdated_days', max(backdated_days),
             'entry_local_hour', min(entry_hour),
             'entry_hour_activity_share', round(min(entry_hour_share), 6),
+            'dated_on_shutdown_day', bool_or(is_dated_on_shutdown_day),
             'putaway_at', min(putaway_at),
             'lag_hours', round(max(lag_hours)::numeric, 1)
         ) as evidence
