@@ -1,5 +1,7 @@
 -- Cross-system reconciliation facts: one row per detection rule × compared
 -- record, labelled matched / quantity_differs / batch_differs / late /
--- missing_in_<system>. For now the movement flows only
--- (int_reconciliation__flows); stock comparisons join with the same columns.
+-- missing_in_<system>: the movement flows (int_reconciliation__flows) and
+-- book ↔ bin stock ↔ counts (int_reconciliation__stock), same columns.
 select * from {{ ref('int_reconciliation__flows') }}
+union all
+select * from {{ ref('int_reconciliation__stock') }}
