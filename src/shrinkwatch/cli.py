@@ -194,6 +194,18 @@ def evaluate(ground_truth, slack_days) -> None:
     click.echo(evaluation.format_table(evaluation.score(cases, incidents, timedelta(days=slack_days))))
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dbt(args) -> None:
+    """Any `dbt` command on dbt_project/ against the warehouse, e.g. `docs generate`."""
+    from shrinkwatch.runtime import DBT_PROJECT_DIR, Runtime
+
+    runtime = Runtime(Settings.from_env())
+    env = runtime.dbt_env(runtime.start_warehouse())
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    sys.exit(runtime.run(["dbt", *args, *project], env).returncode)
+
+
 @main.command()
 def report() -> None:
     """Print the last run's report."""
