@@ -3,6 +3,32 @@
 One declaration per source table serves everyone who needs its shape: the demo
 plant writes it, the extractors validate and load it, the raw DDL is generated
 from it and the dbt sources describe it. Change a table here, nowhere else.
+
+Row rules (`SourceTable.rules`) are the row-level contracts the extractors
+enforce: a row that breaks one goes to `quarantine.<table>` under the rule's
+name instead of into raw. Only rules whose breach would corrupt the canonical
+model quarantine, because a quarantined row is missing from every model:
+
+- value sets that decide what a row *means*: ERP movement type and debit/credit
+  indicator (the sign and the flow), the unit of an ERP or MES quantity (no
+  conversion exists for an unknown one), WMS task type, stock and order status,
+  outsourcing direction;
+- key formats that joins across systems depend on: `matnr` 18 digits, `charg`
+  upper case, `aufnr` 12 digits when present;
+- quantities the contract says are positive, never negative (a sign flipped
+  twice would turn a loss into a gain);
+- no future event: an ERP posting or entry date, or a WMS/MES timestamp later
+  than the load time plus `SHRINKWATCH_CLOCK_SKEW_MINUTES` (for ERP plant-local
+  values, plus the largest UTC offset, 14 h). A future watermark would also
+  make every later incremental read skip real rows;
+- a MES barcode whose GTIN check digit is wrong (`gs1_check_digit`): its
+  material cannot be trusted.
+
+Everything else stays in raw and is only reported, by the GX warning suites
+(`quality.py`): master-data units and GTINs, WMS handling units and lot
+spellings, barcodes that are not GS1 at all (`raw.gs1_barcodes.is_valid`, a
+`data_quality` finding), cross-table references. Those rows are evidence for
+detection; dropping them would hide the very defect a case should show.
 """
 
 from __future__ import annotations
@@ -48,6 +74,65 @@ class Column:
     description: str = ""
 
 
+RuleKind = Literal["value_set", "format", "non_negative", "not_future", "gs1_check_digit"]
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A row-level contract on one column; null values are not judged (keys
+    are checked as keys, other nullability is for GX)."""
+
+    kind: RuleKind
+    column: str
+    allowed: tuple[str, ...] = ()  # value_set: the values; format: one regular expression
+
+    @property
+    def name(self) -> str:
+        """The rule as written into `quarantine.<table>.rule`."""
+        return self.kind if self.kind == "gs1_check_digit" else f"{self.kind}:{self.column}"
+
+
+def one_of(column: str, *values: str) -> RowRule:
+    return RowRule("value_set", column, values)
+
+
+def matches(column: str, pattern: str) -> RowRule:
+    return RowRule("format", column, (pattern,))
+
+
+def non_negative(*columns: str) -> tuple[RowRule, ...]:
+    return tuple(RowRule("non_negative", c) for c in columns)
+
+
+def not_future(*columns: str) -> tuple[RowRule, ...]:
+    return tuple(RowRule("not_future", c) for c in columns)
+
+
+def gs1_check_digit(column: str) -> RowRule:
+    return RowRule("gs1_check_digit", column)
+
+
+MOVEMENT_TYPES = ("101", "102", "122", "201", "261", "262", "311", "541", "543", "551", "601", "651",
+                  "701", "702")
+DEBIT_CREDIT = ("S", "H")
+ERP_UNITS = ("KG", "G", "M", "EA", "L")
+TASK_TYPES = ("PUTAWAY", "PICK", "MOVE", "REPLENISH", "LINE_FEED", "SHIP", "RETURN_RECEIPT", "COUNT_ADJUST")
+STOCK_STATUSES = ("AVAILABLE", "HOLD", "QA", "DAMAGED")
+RELEASE_STATUSES = ("REQUESTED", "APPROVED", "REJECTED", "POSTED")
+ORDER_STATUSES = ("RELEASED", "RUNNING", "CLOSED")
+MES_UNITS = ("g", "kg", "pcs", "m")
+OUTSOURCING_DIRECTIONS = ("OUT", "IN")
+MATNR_FORMAT = matches("matnr", r"\d{18}")
+CHARG_FORMAT = matches("charg", r"[A-Z0-9]{1,10}")
+AUFNR_FORMAT = matches("aufnr", r"\d{12}")
+
+
+def _mes_movement_rules(*timestamps: str) -> tuple[RowRule, ...]:
+    # every MES movement: a quantity in a known unit, a GS1 barcode, past events
+    return (*non_negative("qty"), one_of("uom", *MES_UNITS), gs1_check_digit("barcode"),
+            *not_future(*timestamps, "updated_at"))
+
+
 @dataclass(frozen=True)
 class SourceTable:
     system: System
@@ -61,6 +146,7 @@ class SourceTable:
     # newest version of a key wins inside one extract (MES corrections)
     version_column: str | None = None
     extra_raw_columns: tuple[Column, ...] = field(default_factory=tuple)
+    rules: tuple[RowRule, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -97,12 +183,14 @@ ERP_TABLES = (
         "erp", "erp_material", "erp_material",
         _cols("matnr maktx meins matkl spec gtin critical std_price:numeric changed_at:timestamp"),
         key=("matnr",), strategy="incremental", watermark=("changed_at",),
+        rules=(MATNR_FORMAT, *not_future("changed_at")),
         description="Material master (MARA/MAKT): one row per material.",
     ),
     SourceTable(
         "erp", "erp_batch", "erp_batch",
         _cols("matnr charg licha hsdat:date vfdat:date created_at:timestamp"),
         key=("matnr", "charg"), strategy="incremental", watermark=("created_at",),
+        rules=(MATNR_FORMAT, CHARG_FORMAT, *not_future("created_at")),
         description="Batch master (MCH1): one row per material and batch.",
     ),
     SourceTable(
@@ -113,6 +201,11 @@ ERP_TABLES = (
             "grund sgtxt smbln smblp:int dmbtr:numeric"
         ),
         key=("mblnr", "mjahr", "zeile"), strategy="incremental", watermark=("cpudt", "cputm"),
+        rules=(
+            one_of("bwart", *MOVEMENT_TYPES), one_of("shkzg", *DEBIT_CREDIT), MATNR_FORMAT, CHARG_FORMAT,
+            AUFNR_FORMAT, one_of("meins", *ERP_UNITS), *non_negative("menge", "erfmg"),
+            *not_future("budat", "cpudt"),
+        ),
         description="Material document lines (MATDOC/MSEG): every goods movement.",
     ),
     SourceTable(
@@ -122,6 +215,7 @@ ERP_TABLES = (
             "counted_by posted_by mblnr"
         ),
         key=("iblnr", "zeili"), strategy="full",
+        rules=(MATNR_FORMAT, CHARG_FORMAT, *non_negative("buchm", "menge"), *not_future("zldat")),
         description="Physical inventory document lines (IKPF/ISEG): book vs counted quantity.",
     ),
     SourceTable(
@@ -131,6 +225,10 @@ ERP_TABLES = (
             "approved_by approved_at:timestamp mblnr status"
         ),
         key=("release_id",), strategy="full",
+        rules=(
+            MATNR_FORMAT, CHARG_FORMAT, *non_negative("menge"), one_of("status", *RELEASE_STATUSES),
+            *not_future("requested_at", "approved_at"),
+        ),
         description="Release requests for critical material, with their approver.",
     ),
     SourceTable(
@@ -152,6 +250,7 @@ WMS_TABLES = (
         "wms", "wms_bin_stock", "bin_stock",
         _cols("snapshot_at:timestamptz warehouse zone bin sku lot qty:numeric uom status"),
         key=("snapshot_at", "warehouse", "bin", "sku", "lot", "status"), strategy="file",
+        rules=(*non_negative("qty"), one_of("status", *STOCK_STATUSES), *not_future("snapshot_at")),
         extra_raw_columns=WMS_FILE_COLUMNS,
         description="End-of-day bin stock snapshot.",
     ),
@@ -162,6 +261,7 @@ WMS_TABLES = (
             "created_at:timestamptz confirmed_at:timestamptz confirmed_by device_id scanned_barcode"
         ),
         key=("task_id",), strategy="file", extra_raw_columns=WMS_FILE_COLUMNS,
+        rules=(one_of("task_type", *TASK_TYPES), *non_negative("qty"), *not_future("created_at", "confirmed_at")),
         description="Warehouse tasks: putaway, pick, move, line feed, ship, returns, count adjustments.",
     ),
     SourceTable(
@@ -171,6 +271,7 @@ WMS_TABLES = (
             "counted_qty:numeric uom counter_id recount approved_by"
         ),
         key=("count_id",), strategy="file", extra_raw_columns=WMS_FILE_COLUMNS,
+        rules=(*non_negative("system_qty", "counted_qty"), *not_future("counted_at")),
         description="Cycle counts per bin: system against counted quantity.",
     ),
 )
@@ -183,6 +284,10 @@ MES_TABLES = (
             "released_at:epoch_ms closed_at:epoch_ms updated_at:epoch_ms"
         ),
         key=("order_no",), strategy="incremental", watermark=("updated_at",),
+        rules=(
+            one_of("status", *ORDER_STATUSES), *non_negative("planned_qty"),
+            *not_future("released_at", "closed_at", "updated_at"),
+        ),
         version_column="updated_at",
         description="Production orders as the MES runs them.",
     ),
@@ -194,6 +299,7 @@ MES_TABLES = (
         ),
         key=("event_id",), strategy="incremental", watermark=("updated_at",),
         version_column="updated_at",
+        rules=_mes_movement_rules("consumed_at"),
         description="Material consumed on the line, scanned by GS1 barcode.",
     ),
     SourceTable(
@@ -204,6 +310,7 @@ MES_TABLES = (
         ),
         key=("event_id",), strategy="incremental", watermark=("updated_at",),
         version_column="updated_at",
+        rules=_mes_movement_rules("recorded_at"),
         description="Scrap recorded on the line, with its disposal reference once disposed.",
     ),
     SourceTable(
@@ -214,6 +321,7 @@ MES_TABLES = (
         ),
         key=("event_id",), strategy="incremental", watermark=("updated_at",),
         version_column="updated_at",
+        rules=_mes_movement_rules("returned_at"),
         description="Material returned from the line to the warehouse.",
     ),
     SourceTable(
@@ -224,6 +332,7 @@ MES_TABLES = (
         ),
         key=("event_id",), strategy="incremental", watermark=("updated_at",),
         version_column="updated_at",
+        rules=(one_of("direction", *OUTSOURCING_DIRECTIONS), *_mes_movement_rules("event_at")),
         description="Material sent to and received back from subcontractors.",
     ),
 )

@@ -82,6 +82,7 @@ def extract_erp_task() -> list[dict]:
         erp_url,
         lookback_hours=settings.erp_lookback_hours,
         chunk_rows=settings.chunk_rows,
+        clock_skew=settings.clock_skew,
     )
     return _report("erp", results)
 
@@ -103,6 +104,7 @@ def extract_wms_task() -> list[dict]:
         landing_dir,
         encodings=settings.wms_encodings,
         chunk_rows=settings.chunk_rows,
+        clock_skew=settings.clock_skew,
     )
     results.append(load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows))
     # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
@@ -128,6 +130,7 @@ def extract_mes_task() -> list[dict]:
         page_size=settings.mes_page_size,
         max_retries=settings.mes_max_retries,
         chunk_rows=settings.chunk_rows,
+        clock_skew=settings.clock_skew,
     )
     # the barcodes of the MES events just loaded
     results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))

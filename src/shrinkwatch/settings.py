@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Encodings tried, in order, for each WMS file (UTF-8 with or without BOM, then GB18030).",
     ),
     "SHRINKWATCH_CHUNK_ROWS": ("50000", "Rows buffered per COPY chunk: bounds extraction memory."),
+    "SHRINKWATCH_CLOCK_SKEW_MINUTES": (
+        "15",
+        "Clock skew allowed between a source and shrinkwatch: an event dated later than the load "
+        "time plus this is quarantined as a future posting (rule `not_future:<column>`).",
+    ),
     # Read by dbt_project/profiles.yml (the dbt CLI outside Airflow; inside
     # Airflow, Cosmos builds the profile from the shrinkwatch_warehouse
     # connection). `shrinkwatch` sets them from the warehouse it uses.
@@ -82,6 +88,7 @@ TASK_SETTINGS = (
     "SHRINKWATCH_MES_MAX_RETRIES",
     "SHRINKWATCH_WMS_ENCODINGS",
     "SHRINKWATCH_CHUNK_ROWS",
+    "SHRINKWATCH_CLOCK_SKEW_MINUTES",
     "SHRINKWATCH_LOCATION_MAP",
 )
 
@@ -112,6 +119,11 @@ class Settings:
     mes_max_retries: int
     wms_encodings: tuple[str, ...]
     chunk_rows: int
+    clock_skew_minutes: float
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(minutes=self.clock_skew_minutes)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -137,4 +149,5 @@ class Settings:
                 e.strip() for e in (env("SHRINKWATCH_WMS_ENCODINGS") or "utf-8-sig,gb18030").split(",")
             ),
             chunk_rows=int(env("SHRINKWATCH_CHUNK_ROWS") or 50000),
+            clock_skew_minutes=float(env("SHRINKWATCH_CLOCK_SKEW_MINUTES") or 15),
         )

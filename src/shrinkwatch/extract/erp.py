@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from shrinkwatch.contracts import ERP_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark
 from shrinkwatch.extract.loader import SourceRow, load_table
+from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
 from shrinkwatch.extract.warehouse import ensure_schemas
 
 _SA_TYPES: dict[str, sa.types.TypeEngine] = {
@@ -74,6 +75,7 @@ def extract_table(
     *,
     lookback_hours: float,
     chunk_rows: int,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> LoadResult:
     source = sa_table(table, sa.MetaData())
     # type_coerce to String: no result processing, the raw driver value reaches validation
@@ -93,6 +95,7 @@ def extract_table(
         chunk_rows=chunk_rows,
         watermark_from=watermark_from,
         previous_watermark=previous,
+        clock_skew=clock_skew,
     )
 
 
@@ -103,6 +106,7 @@ def extract_erp(
     lookback_hours: float = 48,
     chunk_rows: int = 50000,
     tables: Iterable[str] | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> list[LoadResult]:
     """Load every ERP table (or those named in `tables`), one load each."""
     wanted = set(tables) if tables is not None else None
@@ -117,7 +121,7 @@ def extract_erp(
         return [
             extract_table(
                 warehouse_conninfo, engine, table,
-                lookback_hours=lookback_hours, chunk_rows=chunk_rows,
+                lookback_hours=lookback_hours, chunk_rows=chunk_rows, clock_skew=clock_skew,
             )
             for table in selected
         ]

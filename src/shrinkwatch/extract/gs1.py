@@ -7,10 +7,13 @@ or raw with FNC1 as ASCII 29. Staging needs the GTIN, batch and count in them,
 so each distinct barcode is parsed once, with biip, into one row keyed by the
 barcode exactly as the source gave it.
 
-A barcode that does not parse, or whose GTIN check digit is wrong, is loaded
-all the same with `is_valid` false and biip's reason in `error`: it is evidence
-of a data-quality defect for the next layer, not a row to quarantine. So every
-barcode read is loaded and the ledger row conserves trivially.
+A barcode that does not parse is loaded all the same with `is_valid` false and
+biip's reason in `error`: it is evidence of a data-quality defect for the next
+layer, not a row to quarantine. So every barcode read is loaded and the ledger
+row conserves trivially. A MES row whose barcode has a wrong GTIN check digit
+never gets here: the MES extract quarantines it (rule `gs1_check_digit`, via
+`check_digit_error`); a WMS task's scanned barcode with one still arrives here
+with `is_valid` false, since a task moves stock whatever its scan said.
 
 Discovery is set-based: one query finds the distinct non-empty barcodes of the
 raw source tables not yet in `raw.gs1_barcodes`, streamed through a server-side
@@ -24,6 +27,7 @@ truncate the table and the next run rebuilds it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
@@ -90,8 +94,7 @@ def parse_barcode(barcode: str) -> ParsedBarcode:
         return next((e for ai in ais for e in elements if e.ai.ai == ai), None)
 
     gtin, batch, count = first("01"), first("10"), first(*COUNT_AIS)
-    # biip validates the check digit of every GTIN-bearing AI: (01), (02), (03)
-    gtin_errors = [f"({e.ai.ai}) {e.gtin_error}" for e in elements if e.gtin_error]
+    gtin_errors = _gtin_errors(message)
     return ParsedBarcode(
         barcode,
         is_valid=not gtin_errors,
@@ -100,6 +103,22 @@ def parse_barcode(barcode: str) -> ParsedBarcode:
         quantity=Decimal(count.value) if count else None,
         error="; ".join(gtin_errors) or None,
     )
+
+
+def _gtin_errors(message: GS1Message) -> list[str]:
+    # biip validates the check digit of every GTIN-bearing AI: (01), (02), (03)
+    return [f"({e.ai.ai}) {e.gtin_error}" for e in message.element_strings if e.gtin_error]
+
+
+@functools.lru_cache(maxsize=65536)  # the same pack barcode is scanned many times
+def check_digit_error(barcode: str) -> str | None:
+    """biip's reason when a GS1 barcode carries a GTIN with a wrong check digit,
+    else None. A barcode that is not GS1 at all is not judged here: it loads,
+    and staging reports it as a data-quality defect."""
+    try:
+        return "; ".join(_gtin_errors(_message(barcode))) or None
+    except (ParseError, ValueError):
+        return None
 
 
 def _new_barcodes_sql() -> str:

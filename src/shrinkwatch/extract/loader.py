@@ -18,14 +18,14 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 
 import psycopg
 
 from shrinkwatch.contracts import RAW_SCHEMA, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, reserve_load_id, write_ledger_row
-from shrinkwatch.extract.validation import Rejection, RowValidator
+from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, Rejection, RowValidator
 from shrinkwatch.extract.warehouse import quarantine_table
 
 _STAGE = "_extract_batch"
@@ -83,11 +83,14 @@ def format_watermark(values: Sequence[object]) -> str:
 class _Load:
     """The state of one load in progress; `load_table` is its only user."""
 
-    def __init__(self, conn: psycopg.Connection, table: SourceTable, load_id: int):
+    def __init__(
+        self, conn: psycopg.Connection, table: SourceTable, load_id: int,
+        started_at: datetime, clock_skew: timedelta,
+    ):
         self.conn = conn
         self.table = table
         self.load_id = load_id
-        self.validator = RowValidator(table)
+        self.validator = RowValidator(table, loaded_at=started_at, clock_skew=clock_skew)
         self.stage_columns = [c.name for c in table.columns + table.extra_raw_columns]
         self.watermark_positions = [table.column_names.index(c) for c in table.watermark]
         self.watermark_max: tuple | None = None
@@ -276,13 +279,15 @@ def load_table(
     previous_watermark: str | None = None,
     retries: Callable[[], int] = lambda: 0,
     notes: Sequence[str] = (),
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> LoadResult:
     """Load one read of `table` from `rows` and record it in the ledger.
 
     `previous_watermark` is carried forward as watermark_to when the read
     brings no row with a watermark, so the next run keeps its starting point.
     `retries` and `notes` (for the ledger message) are read only once `rows` is
-    exhausted, so the reader behind `rows` may still add to them.
+    exhausted, so the reader behind `rows` may still add to them. A row dated
+    after the load's start plus `clock_skew` is quarantined as a future event.
     """
     started_at = _utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -291,7 +296,7 @@ def load_table(
             load_id=load_id, system=table.system, table_name=table.name,
             file_name=file_name, status="loaded", watermark_from=watermark_from,
         )
-        load = _Load(conn, table, load_id)
+        load = _Load(conn, table, load_id, started_at, clock_skew)
         try:
             with conn.transaction():
                 result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, notes)

@@ -14,6 +14,7 @@ loader's chunk size, not by the size of the resource.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import psycopg
 import requests
@@ -23,6 +24,7 @@ from urllib3.util import Retry
 from shrinkwatch.contracts import MES_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark
 from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table
+from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
 from shrinkwatch.extract.warehouse import ensure_schemas
 
 RETRIED_STATUSES = (429, 500, 502, 503, 504)
@@ -123,6 +125,7 @@ def extract_mes(
     page_size: int = 1000,
     max_retries: int = 8,
     chunk_rows: int = 50000,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> list[LoadResult]:
     """Load every MES resource from its last watermark; one load each."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
@@ -142,6 +145,7 @@ def extract_mes(
                 watermark_from=previous,
                 previous_watermark=previous,
                 retries=lambda client=client: client.retries,
+                clock_skew=clock_skew,
             ))
         finally:
             client.close()

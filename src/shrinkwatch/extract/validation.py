@@ -9,6 +9,14 @@ column and value at fault, so the loader can quarantine it instead of losing it.
 Numerics stay decimal strings (no float rounding on the way to PostgreSQL);
 ERP local timestamps stay naive and MES epoch milliseconds stay integers, as
 `contracts.py` prescribes for an honest raw layer.
+
+A row whose values all parse is then held to its table's row rules
+(`SourceTable.rules`, declared in contracts.py with the reasoning for which
+rules quarantine and which are left to the GX warning suites); the first rule
+it breaks is its rejection, named e.g. `value_set:bwart` or `gs1_check_digit`.
+"No future event" is judged against the load's start time plus a clock-skew
+allowance; plant-local ERP values carry no zone, so for them the allowance
+also covers the largest UTC offset (+14 h).
 """
 
 from __future__ import annotations
@@ -16,16 +24,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from shrinkwatch.contracts import SourceTable
+from shrinkwatch.contracts import RowRule, SourceTable
 
 _INT_RE = re.compile(r"[+-]?\d+")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME_RE = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d{1,6})?")
 _INT32 = 2**31
 _INT64 = 2**63
+DEFAULT_CLOCK_SKEW = timedelta(minutes=15)
+# No zone is further ahead of UTC: a plant-local value up to this far past UTC
+# "now" may still be in the plant's present.
+_LARGEST_UTC_OFFSET = timedelta(hours=14)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidValue(ValueError):
@@ -195,15 +208,88 @@ def _shorten(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class RowValidator:
-    """Parses the contract columns of one source table, in contract order."""
+# A rule's check takes a parsed, non-null value and says what is wrong with it, or None.
+Check = Callable[[object], str | None]
 
-    def __init__(self, table: SourceTable):
+
+def _value_set_check(allowed: tuple[str, ...]) -> Check:
+    values = frozenset(allowed)
+    listed = ", ".join(allowed)
+    return lambda value: None if value in values else f"is not one of {listed}"
+
+
+def _format_check(pattern: str) -> Check:
+    regex = re.compile(pattern)
+    return lambda value: None if regex.fullmatch(value) else f"does not match {pattern}"
+
+
+def _non_negative_check(value: object) -> str | None:
+    return "is negative" if Decimal(value) < 0 else None  # numerics are parsed decimal strings
+
+
+def _not_future_check(column_type: str, latest_utc: datetime) -> Check:
+    """`latest_utc`: the load's start plus the clock-skew allowance, aware UTC."""
+    latest_local = (latest_utc + _LARGEST_UTC_OFFSET).replace(tzinfo=None)
+    latest: object = {
+        "date": latest_local.date(),
+        "timestamp": latest_local,
+        "timestamptz": latest_utc,
+        "epoch_ms": (latest_utc - _EPOCH) // timedelta(milliseconds=1),
+    }[column_type]
+    problem = f"is in the future: after {latest} (load time + clock skew)"
+    return lambda value: None if value <= latest else problem
+
+
+def _gs1_check_digit_check(value: object) -> str | None:
+    # imported here: gs1.py loads through loader.py, which imports this module
+    from shrinkwatch.extract.gs1 import check_digit_error
+
+    return check_digit_error(value)
+
+
+def _check_of(rule: RowRule, column_type: str, latest_utc: datetime) -> Check:
+    if rule.kind == "value_set":
+        return _value_set_check(rule.allowed)
+    if rule.kind == "format":
+        (pattern,) = rule.allowed
+        return _format_check(pattern)
+    if rule.kind == "non_negative":
+        return _non_negative_check
+    if rule.kind == "not_future":
+        return _not_future_check(column_type, latest_utc)
+    if rule.kind == "gs1_check_digit":
+        return _gs1_check_digit_check
+    raise ValueError(f"unknown row rule kind {rule.kind!r}")
+
+
+class RowValidator:
+    """Parses the contract columns of one source table, in contract order, and
+    holds the parsed row to the table's row rules.
+
+    `loaded_at` (aware; default now) plus `clock_skew` is the latest moment a
+    source event may carry."""
+
+    def __init__(
+        self,
+        table: SourceTable,
+        *,
+        loaded_at: datetime | None = None,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    ):
         self.table = table
         self._names = [c.name for c in table.columns]
         self._types = [c.type for c in table.columns]
         self._parsers = [PARSERS[c.type] for c in table.columns]
         self._key_positions = [table.column_names.index(k) for k in table.key]
+        latest_utc = (loaded_at or datetime.now(UTC)) + clock_skew
+        self._rules = [
+            (
+                rule.name,
+                table.column_names.index(rule.column),
+                _check_of(rule, table.column(rule.column).type, latest_utc),
+            )
+            for rule in table.rules
+        ]
 
     def validate(self, values: Sequence[object]) -> list[object] | Rejection:
         if len(values) != len(self._parsers):
@@ -217,6 +303,10 @@ class RowValidator:
         for position in self._key_positions:
             if parsed[position] is None:
                 return Rejection("not_null_key", f"key column {self._names[position]} is empty")
+        for rule_name, position, check in self._rules:
+            value = parsed[position]
+            if value is not None and (problem := check(value)):
+                return Rejection(rule_name, f"{self._names[position]} = {_shorten(value)} {problem}")
         return parsed
 
     def _find_invalid_value(self, values: Sequence[object]) -> Rejection:

@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -37,6 +37,7 @@ from shrinkwatch.extract.ledger import (
     loaded_files_for_day,
 )
 from shrinkwatch.extract.loader import FileScope, RejectedRow, SourceRow, load_table, record_skip
+from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
 from shrinkwatch.extract.warehouse import ensure_schemas
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,8 @@ def csv_rows(
 
 
 def _load_file(
-    conninfo: str, landing: LandingFile, checksum: str, encodings: Sequence[str], chunk_rows: int
+    conninfo: str, landing: LandingFile, checksum: str, encodings: Sequence[str], chunk_rows: int,
+    clock_skew: timedelta,
 ) -> LoadResult:
     encoding, failure = detect_encoding(landing.path, encodings)
     notes: list[str] = []
@@ -169,7 +171,7 @@ def _load_file(
     return load_table(
         conninfo, landing.table, rows,
         chunk_rows=chunk_rows, file_name=landing.path.name, file_checksum=checksum,
-        file_scope=FileScope(landing.file_date, landing.file_seq), notes=notes,
+        file_scope=FileScope(landing.file_date, landing.file_seq), notes=notes, clock_skew=clock_skew,
     )
 
 
@@ -179,6 +181,7 @@ def extract_wms(
     *,
     encodings: Sequence[str] = ("utf-8-sig", "gb18030"),
     chunk_rows: int = 50000,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> list[LoadResult]:
     """Load every new export in `landing_dir`: one ledger row per file the first time it is
     seen (loaded, skipped or rejected); files already decided on are passed over."""
@@ -216,7 +219,7 @@ def extract_wms(
             ))
         else:
             results.append(
-                _load_file(warehouse_conninfo, landing, checksum, encodings, chunk_rows)
+                _load_file(warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew)
             )
     return results
 
