@@ -240,13 +240,6 @@ def _not_future_check(column_type: str, latest_utc: datetime) -> Check:
     return lambda value: None if value <= latest else problem
 
 
-def _gs1_check_digit_check(value: object) -> str | None:
-    # imported here: gs1.py loads through loader.py, which imports this module
-    from shrinkwatch.extract.gs1 import check_digit_error
-
-    return check_digit_error(value)
-
-
 def _check_of(rule: RowRule, column_type: str, latest_utc: datetime) -> Check:
     if rule.kind == "value_set":
         return _value_set_check(rule.allowed)
@@ -258,7 +251,10 @@ def _check_of(rule: RowRule, column_type: str, latest_utc: datetime) -> Check:
     if rule.kind == "not_future":
         return _not_future_check(column_type, latest_utc)
     if rule.kind == "gs1_check_digit":
-        return _gs1_check_digit_check
+        # imported here: gs1.py loads through loader.py, which imports this module
+        from shrinkwatch.extract.gs1 import check_digit_error
+
+        return check_digit_error
     raise ValueError(f"unknown row rule kind {rule.kind!r}")
 
 
