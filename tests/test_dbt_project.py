@@ -18,6 +18,7 @@ import yaml
 from psycopg import sql
 
 from shrinkwatch import contracts
+from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.postgres import PgTarget
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -57,6 +58,12 @@ create table raw.location_map (
 DERIVED_STAGING_MODELS = {
     "gs1_barcodes": "stg_derived__gs1_barcodes",
     "location_map": "stg_derived__location_map",
+}
+# The pipeline's own records in `ops` (load ledger, GX results): the inputs of
+# the data-quality KPIs.
+OPS_STAGING_MODELS = {
+    "load_ledger": "stg_ops__load_ledger",
+    "dq_results": "stg_ops__dq_results",
 }
 
 
@@ -125,7 +132,7 @@ def test_every_source_table_has_exactly_one_staging_model():
         for p in (DBT_PROJECT / "models").rglob("*.sql")
         if "source(" in p.read_text(encoding="utf-8")
     ]
-    staging_models = [*STAGING_MODELS.values(), *DERIVED_STAGING_MODELS.values()]
+    staging_models = [*STAGING_MODELS.values(), *DERIVED_STAGING_MODELS.values(), *OPS_STAGING_MODELS.values()]
     assert sorted(selecting) == sorted(f"{m}.sql" for m in staging_models)
     for table, model in DERIVED_STAGING_MODELS.items():
         path = STAGING / "derived" / f"{model}.sql"
@@ -185,6 +192,7 @@ def _load_raw(target: PgTarget) -> None:
         for table in contracts.TABLES:
             conn.execute(contracts.raw_table_ddl(table))
         conn.execute(DERIVED_DDL)
+        ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
 
         _insert(
             conn,
@@ -421,7 +429,7 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
                 " where table_schema = 'staging'"
             ).fetchall()
         )
-        staging_models = [*STAGING_MODELS.values(), *DERIVED_STAGING_MODELS.values()]
+        staging_models = [*STAGING_MODELS.values(), *DERIVED_STAGING_MODELS.values(), *OPS_STAGING_MODELS.values()]
         assert views == {model: "VIEW" for model in staging_models}
 
         counts = {
@@ -530,6 +538,7 @@ def _load_canonical_raw(target: PgTarget) -> None:
         for table in contracts.TABLES:
             conn.execute(contracts.raw_table_ddl(table))
         conn.execute(DERIVED_DDL)
+        ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
         _insert(
             conn,
             "erp_material",

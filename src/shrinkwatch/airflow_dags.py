@@ -55,7 +55,8 @@ def extract_dag(system: str, doc_md: str | None):
 
 
 def transform_dag(doc_md: str | None):
-    """dbt staging → Great Expectations on staging → dbt marts → report.
+    """dbt staging → Great Expectations on staging → dbt marts → Great
+    Expectations on marts → report.
 
     Scheduled on the three raw Assets: it runs once all three systems have
     been extracted, and updates the marts Asset for whatever reads them."""
@@ -63,11 +64,9 @@ def transform_dag(doc_md: str | None):
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
     from cosmos.profiles import PostgresUserPasswordProfileMapping
-    from great_expectations_provider.operators.validate_checkpoint import (
-        GXValidateCheckpointOperator,
-    )
 
     from shrinkwatch import quality, runtime
+    from shrinkwatch.gx_operator import RecordedCheckpointOperator
 
     profile = ProfileConfig(
         profile_name="shrinkwatch",
@@ -107,25 +106,23 @@ def transform_dag(doc_md: str | None):
     )
     def transform():
         staging = dbt_build("staging", "models/staging")
-        validate_staging = GXValidateCheckpointOperator(
-            task_id="validate_staging",
-            configure_checkpoint=quality.staging_checkpoint,
-            context_type="file",
-            configure_file_data_context=orchestration.gx_file_context,
+        # Every checkpoint writes its results to ops.dq_results; a failed
+        # critical one fails its task, naming table, expectation and values.
+        validate_staging = RecordedCheckpointOperator(
+            task_id="validate_staging", checkpoint_name=quality.CHECKPOINTS["critical"]
         )
-
-        @task
-        def validate_staging_warnings() -> dict:
-            return orchestration.validate_warnings_task()
-
+        warnings = RecordedCheckpointOperator(
+            task_id="validate_staging_warnings", checkpoint_name=quality.CHECKPOINTS["warning"], blocking=False
+        )
         marts = dbt_build("marts", "seeds", "models/intermediate", "models/marts")
+        validate_marts = RecordedCheckpointOperator(task_id="validate_marts", checkpoint_name=quality.MARTS_CHECKPOINT)
 
         @task(outlets=[MARTS_ASSET])
         def report() -> dict:
             return orchestration.report_task()
 
-        warnings = validate_staging_warnings()
         staging >> validate_staging >> [marts, warnings]
-        [marts, warnings] >> report()
+        marts >> validate_marts
+        [validate_marts, warnings] >> report()
 
     return transform()

@@ -161,7 +161,8 @@ def gx() -> None:
 @gx.command("build")
 def gx_build() -> None:
     """Rewrite expectations/gx from shrinkwatch.quality.SUITES (the staging
-    models must exist in the warehouse: GX checks each table as it adds it)."""
+    and mart models must exist in the warehouse: GX checks each table as it
+    adds it)."""
     from shrinkwatch import quality
     from shrinkwatch.runtime import Runtime
 

@@ -151,18 +151,3 @@ def gx_file_context():
 
     return quality.open_context(quality.gx_dsn(warehouse_target()))
 
-
-def validate_warnings_task() -> dict:
-    """Warning-level expectations: reported, never blocking."""
-    from shrinkwatch import quality
-
-    result = quality.staging_warnings_checkpoint(gx_file_context()).run()
-    failed = [
-        f"{run.suite_name}: {r.expectation_config.type} {r.expectation_config.kwargs.get('column', '')}"
-        for run in result.run_results.values()
-        for r in run.results
-        if not r.success
-    ]
-    for line in failed:
-        log.warning("data-quality warning: %s", line)
-    return {"success": result.success, "failed_expectations": failed}

@@ -2,7 +2,8 @@
 
 `raw` holds an honest typed copy of every source table (DDL from contracts.py),
 `quarantine` one table per source table for rows that failed their contract,
-and `ops.load_ledger` one row per load attempt. Two derived raw inputs of the
+`ops.load_ledger` one row per load attempt and `ops.dq_results` one row per
+validated expectation. Two derived raw inputs of the
 dbt unification have fixed DDL here: `raw.gs1_barcodes` (every barcode seen in
 MES and WMS, parsed) and `raw.location_map` (the plant's location map). Everything is `if not exists`,
 so each extractor calls `ensure_schemas` before it loads.
@@ -49,6 +50,25 @@ create table if not exists {LEDGER} (
 );
 create index if not exists load_ledger__table on {LEDGER} (system, table_name, status);
 create index if not exists load_ledger__checksum on {LEDGER} (file_checksum);
+-- One row per expectation per GX checkpoint run (shrinkwatch.quality.record_results):
+-- the history a BI tool charts data quality from.
+create table if not exists {OPS_SCHEMA}.dq_results (
+    run_id text not null,
+    run_at timestamptz not null,
+    checkpoint text not null,
+    suite text not null,
+    table_name text not null,
+    system text not null,
+    expectation text not null, -- GX type, e.g. expect_column_values_to_be_unique
+    description text,          -- what a SQL expectation (unexpected_rows_expectation) checks
+    column_name text,
+    severity text not null check (severity in ('critical', 'warning')),
+    success boolean not null,
+    observed_value text,
+    unexpected_count bigint,
+    element_count bigint
+);
+create index if not exists dq_results__run_at on {OPS_SCHEMA}.dq_results (run_at);
 -- Every row read is either loaded or quarantined: this view must stay empty.
 create or replace view {OPS_SCHEMA}.load_conservation as
 select * from {LEDGER}

@@ -1,0 +1,194 @@
+"""Great Expectations contracts on a real warehouse: hand-inserted raw rows,
+`dbt build` of staging, then the committed checkpoints run through the
+Airflow operator the transform DAG uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shrinkwatch import quality
+from shrinkwatch.postgres import PgTarget, drop_database, ensure_database
+from shrinkwatch.runtime import EXPECTATIONS_DIR
+from test_dbt_project import M1, _dbt, _load_raw
+
+CONTRACT_STAGING_MODELS = 15
+UNKNOWN_MATERIAL = "000000000099999999"
+
+
+# --- static: the committed context is what SUITES says ------------------------
+
+
+def test_every_staging_model_has_a_suite_and_every_expectation_a_severity():
+    staging = [s for s in quality.SUITES if s.schema == "staging"]
+    assert len([s for s in staging if s.system in ("erp", "wms", "mes")]) == CONTRACT_STAGING_MODELS
+    committed = EXPECTATIONS_DIR / "gx" / "expectations"
+    for spec in quality.SUITES:
+        for severity in quality.SEVERITIES:
+            expected = [c for c in spec.all_checks() if c.severity == severity]
+            name = spec.name if severity == "critical" else f"{spec.name}__{severity}"
+            path = committed / f"{name}.json"
+            assert path.exists() == bool(expected), name
+            if expected:
+                suite = json.loads(path.read_text())
+                assert len(suite["expectations"]) == len(expected), f"{name}: rebuild with `shrinkwatch gx build`"
+                assert {e["meta"]["severity"] for e in suite["expectations"]} == {severity}
+    checkpoints = {p.stem for p in (EXPECTATIONS_DIR / "gx" / "checkpoints").glob("*.json")}
+    assert checkpoints == {"staging", "staging_warnings", "marts"}
+
+
+# --- on a real warehouse --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dbt_dir(tmp_path_factory) -> Path:
+    """One target dir for the module's dbt runs: the second parses partially."""
+    return tmp_path_factory.mktemp("dbt")
+
+
+@pytest.fixture(scope="module")
+def staged(pg_server: PgTarget, dbt_dir: Path) -> PgTarget:
+    """Staging built by dbt from the raw rows of test_dbt_project (views: a
+    change to raw shows in staging at once)."""
+    target = pg_server.with_db(f"q_{uuid.uuid4().hex[:10]}")
+    ensure_database(pg_server, target.dbname)
+    _load_raw(target)
+    built = _dbt(target, dbt_dir, "build", "--select", "path:models/staging")
+    assert built.returncode == 0, built.stdout[-4000:]
+    yield target
+    drop_database(pg_server, target.dbname)
+
+
+@pytest.fixture(scope="module")
+def gx_root(staged: PgTarget, tmp_path_factory) -> Path:
+    """A copy of the committed context: a run writes Data Docs and results into it."""
+    root = tmp_path_factory.mktemp("gx")
+    shutil.copytree(EXPECTATIONS_DIR / "gx", root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def airflow_connection(staged: PgTarget):
+    """The warehouse as the DAG's Airflow connection (from the environment)."""
+    variable = "AIRFLOW_CONN_SHRINKWATCH_WAREHOUSE"
+    os.environ[variable] = json.dumps({
+        "conn_type": "postgres", "host": staged.host, "port": staged.port, "login": staged.user,
+        "password": staged.password, "schema": staged.dbname,
+    })
+    yield
+    os.environ.pop(variable, None)
+
+
+class TaskInstance:
+    def __init__(self):
+        self.xcom = {}
+
+    def xcom_push(self, key, value):
+        self.xcom[key] = value
+
+
+def _run(checkpoint: str, staged: PgTarget, gx_root: Path, blocking: bool = True) -> TaskInstance:
+    from shrinkwatch.gx_operator import RecordedCheckpointOperator
+
+    operator = RecordedCheckpointOperator(
+        task_id=f"validate_{checkpoint}",
+        checkpoint_name=checkpoint,
+        blocking=blocking,
+        configure_file_data_context=lambda: quality.open_context(quality.gx_dsn(staged), gx_root),
+    )
+    ti = TaskInstance()
+    operator.execute({"ti": ti})
+    return ti
+
+
+def _results(staged: PgTarget, checkpoint: str) -> list[tuple]:
+    with psycopg.connect(staged.conninfo()) as conn:
+        return conn.execute(
+            "select table_name, expectation, column_name, severity, success from ops.dq_results"
+            " where checkpoint = %s and run_id = (select max(run_id) from ops.dq_results where checkpoint = %s)",
+            (checkpoint, checkpoint),
+        ).fetchall()
+
+
+def _execute(staged: PgTarget, statement: str) -> None:
+    with psycopg.connect(staged.conninfo(), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def test_passing_staging_succeeds_and_records_every_result(staged, gx_root, airflow_connection):
+    ti = _run("staging", staged, gx_root)
+
+    assert ti.xcom["return_value"]["success"] is True
+    rows = _results(staged, "staging")
+    expected = sum(1 for s in quality.SUITES if s.schema == "staging" for c in s.all_checks()
+                   if c.severity == "critical")
+    assert len(rows) == expected
+    assert all(success for *_, success in rows)
+    assert {severity for *_, severity, _ in rows} == {"critical"}
+    assert ("stg_erp__material_docs", "expect_column_values_to_be_in_set", "movement_type", "critical", True) in rows
+
+
+def test_a_warning_is_recorded_and_does_not_block(staged, gx_root, airflow_connection):
+    _execute(staged, "update raw.erp_material set meins = 'BOX' where matnr = '000000000010005678'")
+    try:
+        ti = _run("staging_warnings", staged, gx_root, blocking=False)
+    finally:
+        _execute(staged, "update raw.erp_material set meins = 'KG' where matnr = '000000000010005678'")
+
+    assert ti.xcom["return_value"]["success"] is False
+    failed = [r for r in _results(staged, "staging_warnings") if not r[-1]]
+    assert ("stg_erp__materials", "expect_column_values_to_be_in_set", "base_unit", "warning", False) in failed
+
+
+def test_a_critical_failure_names_table_expectation_and_values(staged, gx_root, airflow_connection):
+    from great_expectations_provider.common.errors import GXValidationFailed
+
+    _execute(staged, "update raw.erp_material_doc set bwart = '999' where mblnr = '4900000004'")
+    _execute(staged, f"update raw.erp_material_doc set matnr = '{UNKNOWN_MATERIAL}' where mblnr = '4900000003'")
+    try:
+        with pytest.raises(GXValidationFailed) as failed:
+            _run("staging", staged, gx_root)
+    finally:
+        _execute(staged, "update raw.erp_material_doc set bwart = '261' where mblnr = '4900000004'")
+        _execute(staged, f"update raw.erp_material_doc set matnr = '{M1}' where mblnr = '4900000003'")
+
+    message = str(failed.value)
+    lines = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 2, message
+    movement_type, = [line for line in lines if "movement_type" in line]
+    assert "stg_erp__material_docs" in movement_type
+    assert "expect_column_values_to_be_in_set" in movement_type
+    assert "['999']" in movement_type
+    unknown, = [line for line in lines if "material master" in line]
+    assert "stg_erp__material_docs" in unknown and "unexpected_rows_expectation" in unknown
+    assert UNKNOWN_MATERIAL in unknown  # a sample row of the offending line
+    failed_rows = [r for r in _results(staged, "staging") if not r[-1]]
+    assert {(r[0], r[1]) for r in failed_rows} == {
+        ("stg_erp__material_docs", "expect_column_values_to_be_in_set"),
+        ("stg_erp__material_docs", "unexpected_rows_expectation"),
+    }
+
+
+def test_daily_data_quality_mart_reads_the_recorded_results(staged, dbt_dir):
+    built = _dbt(staged, dbt_dir, "build", "--select", "fct_daily_data_quality")
+    assert built.returncode == 0, built.stdout[-4000:]
+    with psycopg.connect(staged.conninfo()) as conn:
+        rows = conn.execute(
+            "select system, dimension, expectations_failed, critical_failures, kpi"
+            " from marts.fct_daily_data_quality"
+        ).fetchall()
+    by_key = {(system, dimension): (failed, critical, kpi) for system, dimension, failed, critical, kpi in rows}
+    assert {d for _, d in by_key} == {"completeness", "validity", "uniqueness", "timeliness", "consistency"}
+    assert {s for s, _ in by_key} == {"erp", "wms", "mes", "derived"}
+    # the earlier tests failed a warning (base unit) and two critical ERP expectations
+    assert by_key["erp", "consistency"][:2] == (1, 1)
+    assert by_key["erp", "validity"][:2] == (2, 1)
+    assert by_key["wms", "completeness"][:2] == (1, 0)  # confirmed_at: a warning on this data
+    assert all(0 <= kpi <= 1 for _, _, kpi in by_key.values())
