@@ -20,9 +20,20 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+# one declaration of each value set: the extractors quarantine by the same ones
+from shrinkwatch.contracts import (
+    DEBIT_CREDIT,
+    ERP_UNITS,
+    MES_UNITS,
+    MOVEMENT_TYPES,
+    ORDER_STATUSES,
+    STOCK_STATUSES,
+    TASK_TYPES,
+)
 from shrinkwatch.runtime import EXPECTATIONS_DIR
 
 DSN_VARIABLE = "SHRINKWATCH_GX_DSN"
@@ -37,13 +48,6 @@ RESULT_FORMAT = {"result_format": "SUMMARY"}
 RESULTS_TABLE = "ops.dq_results"
 SAMPLE_SIZE = 10
 
-MOVEMENT_TYPES = ["101", "102", "122", "201", "261", "262", "311", "541", "543", "551", "601", "651",
-                  "701", "702"]
-TASK_TYPES = ["PUTAWAY", "PICK", "MOVE", "REPLENISH", "LINE_FEED", "SHIP", "RETURN_RECEIPT",
-              "COUNT_ADJUST"]
-MES_UNITS = ["g", "kg", "pcs", "m"]
-ERP_UNITS = ["KG", "G", "M", "EA", "L"]
-STOCK_STATUSES = ["AVAILABLE", "HOLD", "QA", "DAMAGED"]
 # A GTIN as the masters and MES keep it: GTIN-13 or GTIN-14. The check digit
 # itself is verified where the barcode is parsed (raw.gs1_barcodes.is_valid).
 GTIN = r"^\d{13,14}$"
@@ -136,8 +140,8 @@ def _unique(*columns: str, severity: str = "critical") -> Check:
     return Check("ExpectCompoundColumnsToBeUnique", {"column_list": list(columns)}, severity)
 
 
-def _in_set(column: str, values: list[str], severity: str = "critical") -> Check:
-    return Check("ExpectColumnValuesToBeInSet", {"column": column, "value_set": values}, severity)
+def _in_set(column: str, values: Sequence[str], severity: str = "critical") -> Check:
+    return Check("ExpectColumnValuesToBeInSet", {"column": column, "value_set": list(values)}, severity)
 
 
 def _regex(column: str, regex: str, severity: str = "critical") -> Check:
@@ -241,7 +245,7 @@ SUITES: tuple[Suite, ...] = (
                    "movement_type", "debit_credit_indicator", "quantity", "entered_at"),
         _unique("material_doc_number", "material_doc_year", "material_doc_line"),
         _in_set("movement_type", MOVEMENT_TYPES),
-        _in_set("debit_credit_indicator", ["S", "H"]),
+        _in_set("debit_credit_indicator", DEBIT_CREDIT),
         *_at_least_zero("quantity"),
         _regex("material_number", MATERIAL_NUMBER),
         _material_in_master(),
@@ -332,7 +336,7 @@ SUITES: tuple[Suite, ...] = (
     ), (
         *_not_null("production_order_number", "material_gtin", "order_status"),
         _unique("production_order_number"),
-        _in_set("order_status", ["RELEASED", "RUNNING", "CLOSED"]),
+        _in_set("order_status", ORDER_STATUSES),
         _regex("material_gtin", GTIN, "warning"),
         _regex("production_order_number", PRODUCTION_ORDER, "warning"),
         *_at_least_zero("planned_quantity", severity="warning"),
