@@ -147,8 +147,16 @@ def test_mes_429_and_5xx_answers_were_retried_and_everything_loaded(pipeline_run
     assert failed == [(0,)]
 
 
+# Records of the runs themselves, not of the source data: every validation run
+# is a new fact for them, so a rerun rightly adds to them.
+RUN_RECORDS = {"marts.fct_daily_data_quality"}
+
+
 def test_rerun_with_no_new_source_data_changes_nothing_in_raw_staging_or_marts(pipeline_runs):
-    first, second = pipeline_runs["after_first"], pipeline_runs["after_second"]
+    first, second = (
+        {name: fingerprint for name, fingerprint in pipeline_runs[run].items() if name not in RUN_RECORDS}
+        for run in ("after_first", "after_second")
+    )
     assert first == second
     assert any(name.startswith("marts.") and count > 0 for name, (count, _) in first.items())
 
