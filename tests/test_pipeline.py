@@ -149,7 +149,7 @@ def test_mes_429_and_5xx_answers_were_retried_and_everything_loaded(pipeline_run
 
 # Records of the runs themselves, not of the source data: every validation run
 # is a new fact for them, so a rerun rightly adds to them.
-RUN_RECORDS = {"marts.fct_daily_data_quality"}
+RUN_RECORDS = {"staging.stg_ops__load_ledger", "staging.stg_ops__dq_results", "marts.fct_daily_data_quality"}
 
 
 def test_rerun_with_no_new_source_data_changes_nothing_in_raw_staging_or_marts(pipeline_runs):
