@@ -42,3 +42,13 @@
         {{ flows_value_score('cases.qty_at_risk * materials.standard_price_cny') }} as score,
         cases.evidence::jsonb as evidence
 {%- endmacro %}
+
+
+{#- Evidence of a group of fct_movement rows: every source row (system, table,
+    key) in time order, as a case's or a fact's `sources`. -#}
+{% macro movement_sources() -%}
+jsonb_agg(
+    jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
+    order by occurred_at, movement_id
+)
+{%- endmacro %}

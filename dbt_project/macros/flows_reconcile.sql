@@ -74,10 +74,7 @@
             min(base_unit) as base_unit,
             coalesce(array_agg(distinct batch) filter (where batch is not null), '{}') as batches,
             min(occurred_at) as first_at,
-            jsonb_agg(
-                jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
-                order by occurred_at, movement_id
-            ) as sources
+            {{ movement_sources() }} as sources
         from movements
         where {{ where }}
             and werks is not null

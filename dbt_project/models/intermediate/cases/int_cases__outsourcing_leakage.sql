@@ -41,10 +41,7 @@ sent as (
         sum(quantity_base) as sent_quantity,
         bool_and(is_unit_resolved) as is_unit_resolved,
         min(occurred_at) as sent_at,
-        jsonb_agg(
-            jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
-            order by occurred_at, movement_id
-        ) as sources
+        {{ movement_sources() }} as sources
     from movements
     where source_system = 'erp' and movement_type = '541'
     group by werks, partner_id, material, batch, reference_doc

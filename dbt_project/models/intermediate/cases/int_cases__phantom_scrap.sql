@@ -47,10 +47,7 @@ erp_scrap as (
         bool_and(is_unit_resolved) as is_unit_resolved,
         min(occurred_at) as first_posted_at,
         max(occurred_at) as last_posted_at,
-        jsonb_agg(
-            jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
-            order by occurred_at, movement_id
-        ) as sources
+        {{ movement_sources() }} as sources
     from movements
     where source_system = 'erp' and movement_type = '551'
     group by werks, order_no, material

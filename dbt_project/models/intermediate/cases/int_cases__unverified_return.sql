@@ -62,10 +62,7 @@ order_returns as (
         bool_and(is_unit_resolved) as is_unit_resolved,
         min(occurred_at) as first_posted_at,
         max(occurred_at) as last_posted_at,
-        jsonb_agg(
-            jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
-            order by occurred_at, movement_id
-        ) as sources
+        {{ movement_sources() }} as sources
     from erp_returns
     where movement_type = '262'
     group by werks, order_no, material
@@ -80,10 +77,7 @@ physical_order_returns as (
         coalesce(sum(quantity_base) filter (where source_system = 'mes'), 0) as mes_quantity,
         coalesce(sum(quantity_base) filter (where source_system = 'wms'), 0) as wms_quantity,
         min(occurred_at) as first_at,
-        jsonb_agg(
-            jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
-            order by occurred_at, movement_id
-        ) as sources
+        {{ movement_sources() }} as sources
     from movements
     where order_no is not null
         and (

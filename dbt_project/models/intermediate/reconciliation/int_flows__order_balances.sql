@@ -93,10 +93,7 @@ per_order as (
         (array_agg(user_id order by occurred_at, movement_id)
             filter (where source_system = 'erp' and movement_type = '261'))[1] as first_issue_user_id,
         ---------- sources
-        jsonb_agg(
-            jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
-            order by occurred_at, movement_id
-        ) as sources,
+        {{ movement_sources() }} as sources,
         ---------- time
         min(occurred_at) filter (where source_system = 'erp' and movement_type = '261') as first_issued_at,
         max(occurred_at) filter (where source_system = 'erp' and movement_type = '261') as last_issued_at,
