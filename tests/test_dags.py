@@ -85,5 +85,13 @@ def test_each_extract_dag_updates_its_asset_and_the_transform_dag_waits_for_all_
     assert transform["schedule_assets"] == sorted(RAW_ASSET_URIS.values())
     assert "validate_staging" in transform["tasks"]
     assert transform["tasks"] == sorted(
-        ["dbt_build_staging", "validate_staging", "validate_staging_warnings", "dbt_build_marts", "report"]
+        [
+            "dbt_build_staging",
+            "validate_staging",
+            "validate_staging_warnings",
+            "dbt_build_marts",
+            "validate_marts",
+            "publish_marts",
+            "report",
+        ]
     )

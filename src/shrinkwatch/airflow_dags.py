@@ -55,7 +55,8 @@ def extract_dag(system: str, doc_md: str | None):
 
 
 def transform_dag(doc_md: str | None):
-    """dbt staging → Great Expectations on staging → dbt marts → report.
+    """dbt staging → Great Expectations on staging → dbt marts into shadow
+    schemas → mart checks → atomic publish → report (also of a blocked run).
 
     Scheduled on the three raw Assets: it runs once all three systems have
     been extracted, and updates the marts Asset for whatever reads them."""
@@ -67,7 +68,7 @@ def transform_dag(doc_md: str | None):
         GXValidateCheckpointOperator,
     )
 
-    from shrinkwatch import quality, runtime
+    from shrinkwatch import publish, quality, runtime
 
     profile = ProfileConfig(
         profile_name="shrinkwatch",
@@ -77,7 +78,7 @@ def transform_dag(doc_md: str | None):
         ),
     )
 
-    def dbt_build(layer: str, *paths: str) -> DbtBuildLocalOperator:
+    def dbt_build(layer: str, *paths: str, **operator_args) -> DbtBuildLocalOperator:
         """One Cosmos task per layer: `dbt build` (models, seeds, data and unit
         tests) in dbt's own dependency order and threads. Per-model Cosmos
         tasks cost ~4 s of task overhead each, which on a 2-core plant
@@ -90,6 +91,7 @@ def transform_dag(doc_md: str | None):
             dbt_executable_path=str(runtime.BIN_DIR / "dbt"),
             invocation_mode=InvocationMode.DBT_RUNNER,
             install_deps=False,
+            **operator_args,
             # Cosmos' own per-model Assets need a TCP host and fail on a unix
             # socket; the DAG's marts Asset says enough.
             emit_datasets=False,
@@ -118,14 +120,36 @@ def transform_dag(doc_md: str | None):
         def validate_staging_warnings() -> dict:
             return orchestration.validate_warnings_task()
 
-        marts = dbt_build("marts", "seeds", "models/intermediate", "models/marts")
+        # Built into shadow schemas, published only when every critical task
+        # succeeded (shrinkwatch/publish.py).
+        marts = dbt_build(
+            "marts",
+            "seeds",
+            "models/intermediate",
+            "models/marts",
+            vars=publish.SHADOW_DBT_VARS,
+            pre_execute=orchestration.reset_shadow_task,
+        )
 
-        @task(outlets=[MARTS_ASSET])
-        def report() -> dict:
-            return orchestration.report_task()
+        @task
+        def validate_marts() -> None:
+            orchestration.validate_marts_task()
+
+        @task
+        def publish_marts() -> None:
+            orchestration.publish_marts_task()
+
+        # all_done: a blocked run is recorded too, and its report task fails
+        # so that the DAG run ends failed.
+        @task(outlets=[MARTS_ASSET], trigger_rule="all_done")
+        def report(dag_run=None, ti=None) -> dict:
+            states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])[dag_run.run_id]
+            return orchestration.report_task(dag_run.run_id, dag_run.start_date, states)
 
         warnings = validate_staging_warnings()
+        published = publish_marts()
         staging >> validate_staging >> [marts, warnings]
-        [marts, warnings] >> report()
+        marts >> validate_marts() >> published
+        [published, warnings] >> report()
 
     return transform()

@@ -2,7 +2,8 @@
 
 `raw` holds an honest typed copy of every source table (DDL from contracts.py),
 `quarantine` one table per source table for rows that failed their contract,
-and `ops.load_ledger` one row per load attempt. Two derived raw inputs of the
+`ops.load_ledger` one row per load attempt and `ops.publish_runs` one row per
+transform run. Two derived raw inputs of the
 dbt unification have fixed DDL here: `raw.gs1_barcodes` (every barcode seen in
 MES and WMS, parsed) and `raw.location_map` (the plant's location map). Everything is `if not exists`,
 so each extractor calls `ensure_schemas` before it loads.
@@ -23,6 +24,8 @@ from shrinkwatch.contracts import (
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
+PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
+PUBLISH_STATUSES = ("published", "blocked")
 
 _LEDGER_DDL = f"""
 create table if not exists {LEDGER} (
@@ -53,6 +56,15 @@ create index if not exists load_ledger__checksum on {LEDGER} (file_checksum);
 create or replace view {OPS_SCHEMA}.load_conservation as
 select * from {LEDGER}
 where rows_read <> rows_loaded + rows_quarantined;
+-- One row per transform run: were its marts published, or blocked and why
+-- (shrinkwatch/publish.py).
+create table if not exists {PUBLISH_RUNS} (
+    run_id text primary key,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    status text not null check (status in ({", ".join(f"'{s}'" for s in PUBLISH_STATUSES)})),
+    reason text
+);
 """
 
 
