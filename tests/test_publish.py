@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shrinkwatch import publish
+from shrinkwatch import publish, report
 from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.orchestration import CRITICAL_TRANSFORM_TASKS
 from shrinkwatch.postgres import PgTarget
@@ -113,6 +113,9 @@ def test_marts_are_swapped_in_whole_and_a_blocked_run_leaves_the_last_good_ones(
     assert "dbt_build_marts failed" in runs[1][2]
     assert "publish_marts upstream_failed" in runs[1][2]
     assert "last published run are still served" in runs[1][2]
+    summary = report.collect(warehouse.conninfo())
+    assert summary["publish"]["run_id"] == "run-2"
+    assert "Marts: run run-2 BLOCKED: critical contracts failed" in report.format_text(summary)
 
     # run 3: the twin is gone, a new movement arrived; a BI view over the marts
     # would be dropped with the previous schema, so the swap refuses until it

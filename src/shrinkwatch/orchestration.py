@@ -176,7 +176,7 @@ def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> 
     critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
     status, reason = publish.outcome(critical_states, publish_task_id="publish_marts")
     publish.record_run(conninfo, run_id, started_at, status, reason)
-    summary = {"publish": {"run_id": run_id, "status": status, "reason": reason}, **report.collect(conninfo)}
+    summary = report.collect(conninfo)
     path = report.write(summary, Settings.from_env().home / "reports" / "run_summary.json")
     log.info("run report written to %s\n%s", path, report.format_text(summary))
     if status != "published":
