@@ -91,10 +91,10 @@ def transform_dag(doc_md: str | None):
             dbt_executable_path=str(runtime.BIN_DIR / "dbt"),
             invocation_mode=InvocationMode.DBT_RUNNER,
             install_deps=False,
-            **operator_args,
             # Cosmos' own per-model Assets need a TCP host and fail on a unix
             # socket; the DAG's marts Asset says enough.
             emit_datasets=False,
+            **operator_args,
         )
 
     @dag(

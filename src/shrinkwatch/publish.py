@@ -9,9 +9,11 @@ fail publishes nothing: the marts of the last published run stay in place and
 
 Intermediate is swapped together with marts so that the rule outputs an
 analyst drills into (cases, reconciliation) always match the published marts.
-Marts are tables, so they never depend on a view that a later staging rebuild
-drops; the swap drops only the previous schemas, which nothing published
-reads.
+Marts are tables, so they never depend on a view: dbt rebuilds a staging view
+with `drop … cascade`, which takes intermediate's views over staging with it
+(after a blocked run `intermediate` keeps only its tables and seeds), but never
+a mart. The swap drops only the previous schemas, and refuses when a view
+elsewhere still reads them.
 """
 
 from __future__ import annotations
