@@ -40,11 +40,18 @@ $(UV):
 	touch $@
 
 # Debian tools the tests drive: docker-compose validates docker-compose.yml
-# (no Docker engine needed for `config`).
+# (no Docker engine needed for `config`); headless chromium renders the GX
+# Data Docs. Each is both the command and its Debian package; `apt-get update`
+# only when a missing one is not in the package lists yet.
+TEST_TOOLS := docker-compose chromium
 .PHONY: test-tools
 test-tools:
-	@command -v docker-compose >/dev/null || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	@missing="$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done)"; \
+	if [ -n "$$missing" ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; \
+	fi
 
 clean:
 	-.venv/bin/shrinkwatch db stop

@@ -28,6 +28,8 @@ print(json.dumps({
             "retries": [t.retries for t in dag.tasks],
             "catchup": dag.catchup,
             "tasks": sorted(dag.task_ids),
+            "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks},
+            "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
             "file": dag.fileloc,
             "schedule_assets": sorted(
                 a.uri for a in dag.timetable.asset_condition.objects
@@ -85,6 +87,23 @@ def test_each_extract_dag_updates_its_asset_and_the_transform_dag_waits_for_all_
     assert transform["schedule_assets"] == sorted(RAW_ASSET_URIS.values())
     assert "validate_staging" in transform["tasks"]
     assert transform["tasks"] == sorted(
-        ["dbt_build_staging", "validate_staging", "validate_staging_warnings", "dbt_build_marts", "validate_marts",
-         "report"]
+        [
+            "dbt_build_staging",
+            "validate_staging",
+            "validate_staging_warnings",
+            "dbt_build_marts",
+            "validate_marts",
+            "publish_marts",
+            "report",
+        ]
     )
+
+
+def test_the_transform_dag_publishes_only_checked_marts_and_always_reports(dagbag):
+    transform = dagbag["dags"]["transform"]
+    assert transform["upstream"]["dbt_build_marts"] == ["validate_staging"]
+    assert transform["upstream"]["validate_marts"] == ["dbt_build_marts"]
+    assert transform["upstream"]["publish_marts"] == ["validate_marts"]
+    assert transform["upstream"]["report"] == ["publish_marts", "validate_staging_warnings"]
+    # the report records a blocked run too
+    assert transform["trigger_rules"]["report"] == "all_done"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,19 @@ from shrinkwatch.runtime import EXPECTATIONS_DIR
 from test_dbt_project import M1, _dbt, _load_raw
 
 CONTRACT_STAGING_MODELS = 15
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless, offline and quiet: no sandbox (tests run as root), no background
+# traffic, a throwaway profile.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 UNKNOWN_MATERIAL = "000000000099999999"
 
 
@@ -133,6 +147,26 @@ def test_passing_staging_succeeds_and_records_every_result(staged, gx_root, airf
     assert all(success for *_, success in rows)
     assert {severity for *_, severity, _ in rows} == {"critical"}
     assert ("stg_erp__material_docs", "expect_column_values_to_be_in_set", "movement_type", "critical", True) in rows
+
+
+def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, airflow_connection, tmp_path):
+    """The checkpoints rebuild the Data Docs (UpdateDataDocsAction); headless
+    Chromium (`make test` installs Debian's `chromium`) renders the index."""
+    assert CHROMIUM.exists(), "chromium is installed by `make test` (Debian package chromium)"
+    _run("staging", staged, gx_root)
+    _run("staging_warnings", staged, gx_root, blocking=False)
+    index = quality.data_docs_index(gx_root)
+    assert index.exists()
+    rendered = subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", index.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    dom = rendered.stdout
+    assert "<html" in dom.lower()
+    staging_suites = [s.name for s in quality.SUITES if s.schema == "staging"]
+    missing = [name for name in staging_suites if name not in dom]
+    assert not missing, f"suites not on the Data Docs index: {missing}"
 
 
 def test_a_warning_is_recorded_and_does_not_block(staged, gx_root, airflow_connection):

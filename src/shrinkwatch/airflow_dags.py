@@ -55,8 +55,9 @@ def extract_dag(system: str, doc_md: str | None):
 
 
 def transform_dag(doc_md: str | None):
-    """dbt staging → Great Expectations on staging → dbt marts → Great
-    Expectations on marts → report.
+    """dbt staging → Great Expectations on staging → dbt marts into a shadow
+    schema → Great Expectations on the shadow marts → atomic publish → report
+    (also of a blocked run).
 
     Scheduled on the three raw Assets: it runs once all three systems have
     been extracted, and updates the marts Asset for whatever reads them."""
@@ -65,7 +66,7 @@ def transform_dag(doc_md: str | None):
     from cosmos.operators.local import DbtBuildLocalOperator
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-    from shrinkwatch import quality, runtime
+    from shrinkwatch import publish, quality, runtime
     from shrinkwatch.gx_operator import RecordedCheckpointOperator
 
     profile = ProfileConfig(
@@ -76,7 +77,7 @@ def transform_dag(doc_md: str | None):
         ),
     )
 
-    def dbt_build(layer: str, *paths: str) -> DbtBuildLocalOperator:
+    def dbt_build(layer: str, *paths: str, **operator_args) -> DbtBuildLocalOperator:
         """One Cosmos task per layer: `dbt build` (models, seeds, data and unit
         tests) in dbt's own dependency order and threads. Per-model Cosmos
         tasks cost ~4 s of task overhead each, which on a 2-core plant
@@ -92,6 +93,7 @@ def transform_dag(doc_md: str | None):
             # Cosmos' own per-model Assets need a TCP host and fail on a unix
             # socket; the DAG's marts Asset says enough.
             emit_datasets=False,
+            **operator_args,
         )
 
     @dag(
@@ -114,15 +116,33 @@ def transform_dag(doc_md: str | None):
         warnings = RecordedCheckpointOperator(
             task_id="validate_staging_warnings", checkpoint_name=quality.CHECKPOINTS["warning"], blocking=False
         )
-        marts = dbt_build("marts", "seeds", "models/intermediate", "models/marts")
+        # Built into the shadow schema and published only when its critical
+        # contracts pass (shrinkwatch/publish.py); the marts checkpoint reads
+        # the shadow.
+        marts = dbt_build(
+            "marts",
+            "seeds",
+            "models/intermediate",
+            "models/marts",
+            vars=publish.SHADOW_DBT_VARS,
+            pre_execute=orchestration.reset_shadow_task,
+        )
         validate_marts = RecordedCheckpointOperator(task_id="validate_marts", checkpoint_name=quality.MARTS_CHECKPOINT)
 
-        @task(outlets=[MARTS_ASSET])
-        def report() -> dict:
-            return orchestration.report_task()
+        @task
+        def publish_marts() -> None:
+            orchestration.publish_marts_task()
 
+        # all_done: a blocked run is recorded too, and its report task fails
+        # so that the DAG run ends failed.
+        @task(outlets=[MARTS_ASSET], trigger_rule="all_done")
+        def report(dag_run=None, ti=None) -> dict:
+            states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])[dag_run.run_id]
+            return orchestration.report_task(dag_run.run_id, dag_run.start_date, states)
+
+        published = publish_marts()
         staging >> validate_staging >> [marts, warnings]
-        marts >> validate_marts
-        [validate_marts, warnings] >> report()
+        marts >> validate_marts >> published
+        [published, warnings] >> report()
 
     return transform()

@@ -137,12 +137,46 @@ def extract_mes_task() -> list[dict]:
     return _report("mes", results)
 
 
-def report_task() -> dict:
-    from shrinkwatch import report
+# The transform tasks whose failure blocks the publish (the warnings task does not).
+CRITICAL_TRANSFORM_TASKS = (
+    "dbt_build_staging",
+    "validate_staging",
+    "dbt_build_marts",
+    "validate_marts",
+    "publish_marts",
+)
 
-    summary = report.collect(warehouse_target().conninfo())
+
+def reset_shadow_task(context) -> None:
+    """pre_execute hook of the shadow build: start from empty shadow schemas."""
+    from shrinkwatch import publish
+
+    publish.reset_shadow(warehouse_target().conninfo())
+
+
+def publish_marts_task() -> None:
+    from shrinkwatch import publish
+
+    publish.swap_in_shadow(warehouse_target().conninfo())
+    log.info("published %s", ", ".join(publish.PUBLISHED_SCHEMAS))
+
+
+def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> dict:
+    """Records whether the run published its marts, writes the run report, and
+    fails when the publish was blocked, so that the DAG run ends failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from shrinkwatch import publish, report
+
+    conninfo = warehouse_target().conninfo()
+    critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
+    status, reason = publish.outcome(critical_states, publish_task_id="publish_marts")
+    publish.record_run(conninfo, run_id, started_at, status, reason)
+    summary = report.collect(conninfo)
     path = report.write(summary, Settings.from_env().home / "reports" / "run_summary.json")
     log.info("run report written to %s\n%s", path, report.format_text(summary))
+    if status != "published":
+        raise AirflowFailException(reason)
     return summary
 
 

@@ -34,6 +34,7 @@ from shrinkwatch.contracts import (
     STOCK_STATUSES,
     TASK_TYPES,
 )
+from shrinkwatch.publish import SHADOW_SCHEMAS
 from shrinkwatch.runtime import EXPECTATIONS_DIR
 
 DSN_VARIABLE = "SHRINKWATCH_GX_DSN"
@@ -44,6 +45,8 @@ SEVERITIES = ("critical", "warning")
 # runs after the marts and blocks their publication; `*_warnings` never block.
 CHECKPOINTS = {"critical": "staging", "warning": "staging_warnings"}
 MARTS_CHECKPOINT = "marts"
+# the marts checkpoint reads the shadow build, before it is published
+SHADOW_MARTS = SHADOW_SCHEMAS["marts"]
 RESULT_FORMAT = {"result_format": "SUMMARY"}
 RESULTS_TABLE = "ops.dq_results"
 SAMPLE_SIZE = 10
@@ -82,6 +85,12 @@ class Suite:
     @property
     def name(self) -> str:
         return self.table
+
+    @property
+    def validated_schema(self) -> str:
+        """Where the suite's table is read: marts are checked in their shadow
+        schema, before the publish gate swaps them in."""
+        return SHADOW_SCHEMAS.get(self.schema, self.schema)
 
     @property
     def system(self) -> str:
@@ -403,17 +412,17 @@ SUITES: tuple[Suite, ...] = (
         Check("ExpectColumnValuesToBeBetween", {"column": "score", "min_value": 0, "max_value": 100}),
         *_at_least_zero("value_at_risk"),
         _rows("every fct_case material is in dim_material",
-              """select * from {batch} where material not in
-                 (select material from marts.dim_material where material is not null)"""),
+              f"""select * from {{batch}} where material not in
+                 (select material from {SHADOW_MARTS}.dim_material where material is not null)"""),
         _rows("every fct_case user is in dim_user",
-              """select * from {batch} where user_id not in
-                 (select user_id from marts.dim_user where user_id is not null)"""),
+              f"""select * from {{batch}} where user_id not in
+                 (select user_id from {SHADOW_MARTS}.dim_user where user_id is not null)"""),
         _rows("every fct_case location is in dim_location",
               # a case sits at a storage location, a WMS zone, a MES line, or (outsourcing) a partner
-              """select * from {batch} where case_type <> 'outsourcing_leakage' and (werks, location) not in (
-                   select werks, location from marts.dim_location where location is not null
-                   union select werks, zone from marts.dim_location where zone is not null
-                   union select werks, mes_line from marts.dim_location where mes_line is not null)"""),
+              f"""select * from {{batch}} where case_type <> 'outsourcing_leakage' and (werks, location) not in (
+                   select werks, location from {SHADOW_MARTS}.dim_location where location is not null
+                   union select werks, zone from {SHADOW_MARTS}.dim_location where zone is not null
+                   union select werks, mes_line from {SHADOW_MARTS}.dim_location where mes_line is not null)"""),
     )),
 )
 
@@ -523,7 +532,7 @@ def _sample_rows(outcome: Outcome, conninfo: str) -> list:
     its query for a few rows, substituting `{batch}` the way GX does."""
     import psycopg
 
-    schema = next(s.schema for s in SUITES if s.table == outcome.table_name)
+    schema = next(s.validated_schema for s in SUITES if s.table == outcome.table_name)
     query = outcome.query.format(batch=f"(select * from {schema}.{outcome.table_name}) as subselect")
     try:
         with psycopg.connect(conninfo) as conn:
@@ -574,7 +583,7 @@ def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
     datasource = context.data_sources.add_postgres(DATASOURCE, connection_string="${" + DSN_VARIABLE + "}")
     definitions: dict[str, list] = {}
     for spec in SUITES:
-        asset = datasource.add_table_asset(spec.table, table_name=spec.table, schema_name=spec.schema)
+        asset = datasource.add_table_asset(spec.table, table_name=spec.table, schema_name=spec.validated_schema)
         batch = asset.add_batch_definition_whole_table("whole_table")
         for severity in SEVERITIES:
             checks = [c for c in spec.all_checks() if c.severity == severity]

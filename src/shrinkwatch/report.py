@@ -27,6 +27,14 @@ group by system
 order by system
 """
 
+# The newest transform run: were its marts published, or blocked and why.
+LAST_PUBLISH_RUN = """
+select run_id, started_at, finished_at, status, reason
+from ops.publish_runs
+order by finished_at desc
+limit 1
+"""
+
 RELATION_COUNTS = """
 select table_schema, table_name
 from information_schema.tables
@@ -53,7 +61,10 @@ def collect(conninfo: str, schemas: tuple[str, ...] = ("raw", "quarantine", "sta
             count = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
             relations.setdefault(schema, {})[table] = count
         unconserved = conn.execute("select count(*) from ops.load_conservation").fetchone()[0]
-    return {"ledger": ledger, "relations": relations, "unconserved_loads": unconserved}
+        cur = conn.execute(LAST_PUBLISH_RUN)
+        row = cur.fetchone()
+        publish = {c.name: _jsonable(v) for c, v in zip(cur.description, row, strict=True)} if row else None
+    return {"ledger": ledger, "relations": relations, "unconserved_loads": unconserved, "publish": publish}
 
 
 def write(summary: dict, path: Path) -> Path:
@@ -73,6 +84,13 @@ def format_text(summary: dict) -> str:
         )
     verdict = "holds" if summary["unconserved_loads"] == 0 else f"BROKEN in {summary['unconserved_loads']} loads"
     lines.append(f"  row conservation (read = loaded + quarantined): {verdict}")
+    publish = summary.get("publish")
+    if publish is None:
+        lines.append("Marts: no transform run recorded yet (ops.publish_runs)")
+    elif publish["status"] == "published":
+        lines.append(f"Marts: published by run {publish['run_id']} at {publish['finished_at']}")
+    else:
+        lines.append(f"Marts: run {publish['run_id']} BLOCKED: {publish['reason']}")
     for schema, tables in summary["relations"].items():
         if schema == "quarantine":
             tables = {t: n for t, n in tables.items() if n}

@@ -2,8 +2,9 @@
 
 `raw` holds an honest typed copy of every source table (DDL from contracts.py),
 `quarantine` one table per source table for rows that failed their contract,
-`ops.load_ledger` one row per load attempt and `ops.dq_results` one row per
-validated expectation. Two derived raw inputs of the
+`ops.load_ledger` one row per load attempt, `ops.dq_results` one row per
+validated expectation and `ops.publish_runs` one row per transform run. Two
+derived raw inputs of the
 dbt unification have fixed DDL here: `raw.gs1_barcodes` (every barcode seen in
 MES and WMS, parsed) and `raw.location_map` (the plant's location map). Everything is `if not exists`,
 so each extractor calls `ensure_schemas` before it loads.
@@ -24,6 +25,8 @@ from shrinkwatch.contracts import (
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
+PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
+PUBLISH_STATUSES = ("published", "blocked")
 
 _LEDGER_DDL = f"""
 create table if not exists {LEDGER} (
@@ -73,6 +76,15 @@ create index if not exists dq_results__run_at on {OPS_SCHEMA}.dq_results (run_at
 create or replace view {OPS_SCHEMA}.load_conservation as
 select * from {LEDGER}
 where rows_read <> rows_loaded + rows_quarantined;
+-- One row per transform run: were its marts published, or blocked and why
+-- (shrinkwatch/publish.py).
+create table if not exists {PUBLISH_RUNS} (
+    run_id text primary key,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    status text not null check (status in ({", ".join(f"'{s}'" for s in PUBLISH_STATUSES)})),
+    reason text
+);
 """
 
 

@@ -1,0 +1,117 @@
+"""The publish gate: marts change only when a run's critical contracts pass.
+
+The transform DAG builds the marts into a shadow schema (`marts__shadow`),
+runs their critical GX checkpoint there, and swaps the shadow in with one
+transaction, so a BI tool reads either the last good run's marts or the new
+ones, never a half-built schema. A run whose critical contracts fail (the
+staging checkpoint, a dbt test, the marts checkpoint) publishes nothing: the
+marts of the last published run stay in place, `ops.publish_runs` says why,
+and the blocked run's shadow stays readable for diagnosis until the next run.
+
+Only the marts are published this way: they are what BI tools and the report
+read, and they are tables. `intermediate` holds views over staging that dbt
+drops in cascade whenever it rebuilds a staging view, so it could not be kept
+as "the last good run" anyway; it is rebuilt in place by every run that gets
+past the staging checkpoint. The swap drops only the previous marts, and
+refuses when a view elsewhere still reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from shrinkwatch.extract.warehouse import PUBLISH_RUNS
+
+PUBLISHED_SCHEMAS = ("marts",)
+SHADOW_SCHEMAS = {schema: f"{schema}__shadow" for schema in PUBLISHED_SCHEMAS}
+# dbt vars of a shadow build (macros/generate_schema_name.sql reads them).
+SHADOW_DBT_VARS = {"shadow_schemas": SHADOW_SCHEMAS}
+
+
+# Views outside the published schemas that read them. PostgreSQL binds a view
+# to the relations it reads, not to their names: the swap would drop such a
+# view with the previous schemas, so it refuses instead.
+OUTSIDE_READERS = """
+select distinct format('%%I.%%I', reader_schema.nspname, reader.relname)
+from pg_depend as dependency
+join pg_rewrite as view_rule on view_rule.oid = dependency.objid
+join pg_class as reader on reader.oid = view_rule.ev_class
+join pg_namespace as reader_schema on reader_schema.oid = reader.relnamespace
+join pg_class as read on read.oid = dependency.refobjid
+join pg_namespace as read_schema on read_schema.oid = read.relnamespace
+where dependency.classid = 'pg_rewrite'::regclass
+  and dependency.refclassid = 'pg_class'::regclass
+  and read_schema.nspname = any(%(published)s)
+  and reader_schema.nspname <> all(%(published)s)
+order by 1
+"""
+
+
+class PublishRefused(Exception):
+    """The swap would break something outside the published schemas."""
+
+
+def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return conn.execute("select exists (select from pg_namespace where nspname = %s)", (schema,)).fetchone()[0]
+
+
+def reset_shadow(conninfo: str) -> None:
+    """Drop the shadow schemas before a shadow build, so that nothing a blocked
+    run left behind (nor a model since deleted) is ever published. Not a dbt
+    on-run-start hook: dbt creates the schemas and caches their relations
+    before its hooks run."""
+    with psycopg.connect(conninfo) as conn:
+        for shadow in SHADOW_SCHEMAS.values():
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(shadow)))
+
+
+def swap_in_shadow(conninfo: str) -> None:
+    """Replace each published schema by its shadow in one transaction.
+
+    Readers of the old tables finish first (the drop waits for their locks);
+    queries that start meanwhile resolve the names again after commit and read
+    the new tables."""
+    with psycopg.connect(conninfo) as conn, conn.transaction():
+        readers = [r[0] for r in conn.execute(OUTSIDE_READERS, {"published": list(PUBLISHED_SCHEMAS)})]
+        if readers:
+            raise PublishRefused(
+                f"views outside {', '.join(PUBLISHED_SCHEMAS)} read them and would be dropped by the swap: "
+                f"{', '.join(readers)}; build them as dbt models instead"
+            )
+        for schema, shadow in SHADOW_SCHEMAS.items():
+            previous = sql.Identifier(f"{schema}__previous")
+            if _schema_exists(conn, schema):  # not before the first publish
+                conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(schema), previous))
+            conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(shadow), sql.Identifier(schema)))
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(previous))
+
+
+def outcome(task_states: dict[str, str | None], publish_task_id: str) -> tuple[str, str | None]:
+    """(status, reason) of a transform run from its task states: published only
+    when the publish task succeeded; otherwise the reason names the tasks that
+    did not succeed."""
+    if task_states.get(publish_task_id) == "success":
+        return "published", None
+    not_succeeded = [f"{task_id} {state or 'not run'}" for task_id, state in task_states.items() if state != "success"]
+    return "blocked", (
+        f"critical contracts failed ({', '.join(not_succeeded)}); the marts of the last published run are still served"
+    )
+
+
+def record_run(conninfo: str, run_id: str, started_at: datetime, status: str, reason: str | None) -> None:
+    """One row per transform run in `ops.publish_runs` (DDL in
+    `extract.warehouse.ensure_schemas`); a retried report overwrites its row."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(
+            f"""
+            insert into {PUBLISH_RUNS} (run_id, started_at, finished_at, status, reason)
+            values (%s, %s, now(), %s, %s)
+            on conflict (run_id) do update
+            set started_at = excluded.started_at, finished_at = excluded.finished_at,
+                status = excluded.status, reason = excluded.reason
+            """,
+            (run_id, started_at, status, reason),
+        )

@@ -1,0 +1,111 @@
+"""The publish gate on a real PostgreSQL: the shadow marts are swapped in as
+a whole, a view outside the marts that would be dropped by the swap refuses
+it, and a run's outcome is recorded in `ops.publish_runs` and the report.
+
+The transform DAG wires these functions (test_pipeline.py runs it, including a
+blocked run); here each step is checked on hand-made schemas, in seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from shrinkwatch import publish, report
+from shrinkwatch.extract.warehouse import ensure_schemas
+from shrinkwatch.orchestration import CRITICAL_TRANSFORM_TASKS
+from shrinkwatch.postgres import PgTarget
+
+STARTED_AT = datetime(2026, 4, 13, 6, tzinfo=UTC)
+SHADOW = publish.SHADOW_SCHEMAS["marts"]
+
+
+def _schemas(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("select nspname from pg_namespace where nspname not like 'pg\\_%'")}
+
+
+def _build_shadow(conninfo: str, cases: list[str]) -> None:
+    """What `dbt build` of the marts leaves: tables in the shadow schema."""
+    publish.reset_shadow(conninfo)
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(f"create schema {SHADOW}")
+        conn.execute(f"create table {SHADOW}.fct_case (case_id text primary key)")
+        for case_id in cases:
+            conn.execute(f"insert into {SHADOW}.fct_case values (%s)", (case_id,))
+
+
+def _published_cases(conninfo: str) -> list[str]:
+    with psycopg.connect(conninfo) as conn:
+        return [r[0] for r in conn.execute("select case_id from marts.fct_case order by 1")]
+
+
+def _states(failed_task: str | None) -> dict[str, str]:
+    """Task states of a transform run that failed at `failed_task` (None: all succeeded)."""
+    states, outcome = {}, "success"
+    for task_id in CRITICAL_TRANSFORM_TASKS:
+        if task_id == failed_task:
+            states[task_id], outcome = "failed", "upstream_failed"
+        else:
+            states[task_id] = outcome
+    return states
+
+
+def test_the_shadow_is_swapped_in_whole_and_the_previous_marts_are_gone(warehouse: PgTarget):
+    conninfo = warehouse.conninfo()
+    _build_shadow(conninfo, ["c1", "c2"])
+    publish.swap_in_shadow(conninfo)  # the first publish: no marts yet
+    assert _published_cases(conninfo) == ["c1", "c2"]
+
+    _build_shadow(conninfo, ["c3"])
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("select count(*) from marts.fct_case").fetchone()[0] == 2, "the shadow is not served"
+    publish.swap_in_shadow(conninfo)
+    assert _published_cases(conninfo) == ["c3"]
+    with psycopg.connect(conninfo) as conn:
+        schemas = _schemas(conn)
+    assert "marts" in schemas
+    assert not {s for s in schemas if s.startswith("marts__")}, schemas
+
+
+def test_a_view_outside_the_marts_refuses_the_swap_until_it_is_gone(warehouse: PgTarget):
+    conninfo = warehouse.conninfo()
+    _build_shadow(conninfo, ["c1"])
+    publish.swap_in_shadow(conninfo)
+    _build_shadow(conninfo, ["c2"])
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("create schema if not exists bi")
+        conn.execute("create view bi.open_cases as select * from marts.fct_case")
+    with pytest.raises(publish.PublishRefused, match="bi.open_cases"):
+        publish.swap_in_shadow(conninfo)
+    assert _published_cases(conninfo) == ["c1"], "a refused swap changes nothing"
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("drop view bi.open_cases")
+    publish.swap_in_shadow(conninfo)
+    assert _published_cases(conninfo) == ["c2"]
+
+
+def test_a_run_publishes_only_when_its_publish_task_succeeded():
+    assert publish.outcome(_states(None), publish_task_id="publish_marts") == ("published", None)
+    status, reason = publish.outcome(_states("validate_staging"), publish_task_id="publish_marts")
+    assert status == "blocked"
+    assert reason.startswith("critical contracts failed (validate_staging failed, dbt_build_marts upstream_failed")
+    assert reason.endswith("the marts of the last published run are still served")
+
+
+def test_publish_runs_and_the_report_say_whether_the_marts_were_published(warehouse: PgTarget):
+    conninfo = warehouse.conninfo()
+    with psycopg.connect(conninfo) as conn:
+        ensure_schemas(conn)
+    for run_id, failed_task in (("run-1", None), ("run-2", "validate_marts")):
+        status, reason = publish.outcome(_states(failed_task), publish_task_id="publish_marts")
+        publish.record_run(conninfo, run_id, STARTED_AT, status, reason)
+    with psycopg.connect(conninfo) as conn:
+        runs = conn.execute("select run_id, status, reason from ops.publish_runs order by run_id").fetchall()
+    assert [(run_id, status) for run_id, status, _ in runs] == [("run-1", "published"), ("run-2", "blocked")]
+    assert runs[0][2] is None
+    assert "validate_marts failed" in runs[1][2] and "publish_marts upstream_failed" in runs[1][2]
+    summary = report.collect(conninfo)
+    assert summary["publish"]["run_id"] == "run-2"
+    assert "Marts: run run-2 BLOCKED: critical contracts failed" in report.format_text(summary)
