@@ -1,5 +1,6 @@
 """Row-level contracts at extraction: bad rows of every system are quarantined
-with their rule named, the rest loads, and no row is lost (real PostgreSQL)."""
+with their rule and its severity named, the rest loads, and no row is lost
+(real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shrinkwatch.contracts import BY_NAME, ERP_TABLES, MES_TABLES, TABLES
+from shrinkwatch.contracts import BY_NAME, CRITICAL_RULES, ERP_TABLES, MES_TABLES, TABLES, WARNING_RULES, rule_severity
 from shrinkwatch.demo import gs1
 from shrinkwatch.demo.mes_server import MesServer
 from shrinkwatch.extract.erp import extract_erp
@@ -34,6 +35,41 @@ def quarantined(conninfo: str, table: str) -> list[tuple]:
         return conn.execute(
             f"select source_ref, rule, reason from quarantine.{table} order by source_ref"
         ).fetchall()
+
+
+def severities(conninfo: str, table: str) -> dict[str, str]:
+    """rule -> severity of the table's quarantined rows, all of them still open."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            f"select rule, severity, resolved_at, resolution from quarantine.{table}"
+        ).fetchall()
+    assert all(resolved_at is None and resolution is None for _, _, resolved_at, resolution in rows)
+    return {rule: severity for rule, severity, _, _ in rows}
+
+
+@pytest.mark.parametrize(
+    ("rule", "severity"),
+    [
+        # the interface broke: what the day's data says is unknown
+        ("missing_column", "critical"), ("encoding", "critical"), ("type:numeric", "critical"),
+        ("type:epoch_ms", "critical"), ("not_null_key", "critical"), ("column_count", "critical"),
+        ("not_an_object", "critical"), ("value_set:bwart", "critical"), ("value_set:status", "critical"),
+        # one record is wrong, the interface works
+        ("format:matnr", "warning"), ("non_negative:menge", "warning"), ("not_future:budat", "warning"),
+        ("gs1_check_digit", "warning"), ("duplicate_key_in_batch", "warning"),
+        # unknown rules fail safe
+        ("something_new", "critical"), ("formatted:matnr", "critical"), ("", "critical"),
+    ],
+)
+def test_rule_severity(rule, severity):
+    assert rule_severity(rule) == severity
+
+
+def test_every_declared_rule_has_a_deliberate_severity():
+    assert not WARNING_RULES & CRITICAL_RULES
+    for table in TABLES:
+        for rule in table.rules:
+            assert rule.kind in WARNING_RULES | CRITICAL_RULES, rule
 
 
 def test_every_rule_names_a_contract_column():
@@ -65,6 +101,9 @@ def test_erp_unknown_movement_type_and_future_posting_are_quarantined(warehouse,
     ]
     assert "bwart = '999' is not one of 101, 102," in rows[0][2]
     assert "is in the future" in rows[1][2]
+    assert severities(conninfo, "erp_material_doc") == {
+        "value_set:bwart": "critical", "not_future:budat": "warning",
+    }
     with psycopg.connect(conninfo) as conn:
         loaded = conn.execute("select mblnr from raw.erp_material_doc order by 1").fetchall()
     assert loaded == [("4900000001",), ("4900000004",)]
@@ -129,11 +168,17 @@ def test_mes_barcode_with_wrong_gtin_check_digit_is_quarantined(warehouse, tmp_p
     ((ref, rule, reason),) = quarantined(conninfo, "mes_consumptions")
     assert (ref, rule) == ("event_id=C0002", "gs1_check_digit")
     assert "(01)" in reason and "check digit" in reason
+    assert severities(conninfo, "mes_consumptions") == {"gs1_check_digit": "warning"}
     with psycopg.connect(conninfo) as conn:
         loaded = conn.execute("select event_id from raw.mes_consumptions order by 1").fetchall()
     assert loaded == [("C0001",), ("C0003",)]
 
 
+WMS_SEVERITY = {
+    "missing_column": "critical", "encoding": "critical", "type:numeric": "critical",
+    "value_set:task_type": "critical", "duplicate_key_in_batch": "warning", "non_negative:qty": "warning",
+    "not_future:confirmed_at": "warning",
+}
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -189,6 +234,7 @@ def test_wms_file_defects_are_quarantined_with_their_rule(
     assert result.status == "loaded"
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == counts
     assert [rule for _, rule, _ in quarantined(conninfo, "wms_task")] == rules
+    assert severities(conninfo, "wms_task") == {rule: WMS_SEVERITY[rule] for rule in rules}
     if "shift" in header:
         assert "ignored extra columns: shift" in result.message
 

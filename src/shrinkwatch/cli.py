@@ -217,6 +217,62 @@ def report() -> None:
     click.echo(run_report.format_text(summary))
 
 
+@main.group()
+def quarantine() -> None:
+    """Rows the extractors quarantined (ops.quarantine): list them, release them by hand."""
+
+
+def _warehouse_conninfo() -> str:
+    from shrinkwatch.runtime import Runtime
+
+    return Runtime(Settings.from_env()).start_warehouse().conninfo()
+
+
+@quarantine.command("list")
+@click.option("--open", "open_only", is_flag=True, help="Only rows not yet resolved.")
+@click.option("--critical", "critical_only", is_flag=True, help="Only critical rows (they block publication).")
+def quarantine_list(open_only, critical_only) -> None:
+    """Quarantined rows per system, table, load, rule and severity."""
+    import psycopg
+
+    from shrinkwatch.extract import quarantine as q
+
+    try:
+        with psycopg.connect(_warehouse_conninfo()) as conn:
+            groups = q.summary(conn, open_only=open_only, critical_only=critical_only)
+    except psycopg.errors.UndefinedTable:
+        raise click.ClickException("ops.quarantine does not exist yet: run an extract first") from None
+    if not groups:
+        click.echo("no quarantined rows" + (" match" if open_only or critical_only else ""))
+        return
+    click.echo(f"{'system':6} {'table':18} {'load':>6} {'rule':28} {'severity':8} {'rows':>6} {'open':>6}")
+    for g in groups:
+        click.echo(f"{g.system:6} {g.table_name:18} {g.load_id:>6} {g.rule:28} {g.severity:8} {g.rows:>6} {g.open:>6}")
+
+
+@quarantine.command("release")
+@click.argument("table")
+@click.option("--load-id", type=int, required=True, help="The load whose rows to release (see `quarantine list`).")
+@click.option("--rule", help="Only rows under this rule, e.g. missing_column.")
+@click.option("--by", "released_by", required=True, help="Who releases them (recorded).")
+@click.option("--note", required=True, help="Why, e.g. 'file will not be re-delivered' (recorded).")
+def quarantine_release(table, load_id, rule, released_by, note) -> None:
+    """Resolve by hand the open quarantined rows of TABLE from one load."""
+    import psycopg
+
+    from shrinkwatch.extract import quarantine as q
+
+    with psycopg.connect(_warehouse_conninfo()) as conn:
+        try:
+            released = q.release(conn, table, load_id, rule, released_by=released_by, note=note)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+    if not released:
+        raise click.ClickException(f"no open quarantined row of {table} from load {load_id}"
+                                   + (f" under rule {rule}" if rule else ""))
+    click.echo(f"released {released} rows of {table} from load {load_id}")
+
+
 @main.command()
 def settings() -> None:
     """List every environment variable shrinkwatch reads, with its default."""

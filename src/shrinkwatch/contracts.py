@@ -29,6 +29,32 @@ Everything else stays in raw and is only reported, by the GX warning suites
 spellings, barcodes that are not GS1 at all (`raw.gs1_barcodes.is_valid`, a
 `data_quality` finding), cross-table references. Those rows are evidence for
 detection; dropping them would hide the very defect a case should show.
+
+Every quarantined row carries a severity (`rule_severity`), because the
+transform refuses to publish marts while an *open critical* row exists:
+
+- `critical`: the interface itself broke, so the day's picture is wrong and a
+  human must act before marts are published. A header missing a contract
+  column (`missing_column`) or a file no encoding decodes (`encoding`) loses a
+  whole file; a value not of its contract type (`type:<type>`, e.g. a
+  non-numeric quantity), an empty key (`not_null_key`), a record whose field
+  count is not the header's (`column_count`) or a MES item that is not a JSON
+  object (`not_an_object`) means the source no longer writes what the contract
+  says; and for every `value_set:<column>` rule (movement type, debit/credit,
+  unit, task type, status, direction) what the row *means* is unknown, so no
+  figure that would include it can be trusted.
+- `warning`: one record is wrong but the interface works; the row is excluded
+  and reported, and the rest of the picture stands. `format:<column>` and
+  `non_negative:<column>` are single bad records, `gs1_check_digit` a single
+  bad scan, `duplicate_key_in_batch` a repeat whose first occurrence is loaded,
+  and `not_future:<column>` an event ERP and MES re-read within their lookback
+  and load once it is no longer in the future.
+- Any rule not named here is `critical`: an unknown failure is treated as the
+  interface breaking (fail safe), until someone decides otherwise here.
+
+A quarantined row stays open until it is resolved: automatically by the load
+that brings its corrected version (`resolved_at`, `resolution`), or by hand
+with `shrinkwatch quarantine release` (extract/quarantine.py).
 """
 
 from __future__ import annotations
@@ -351,6 +377,26 @@ LOCATION_MAP = SourceTable(
     "MES lines and work centres to line-side storage locations.",
 )
 BY_NAME: dict[str, SourceTable] = {t.name: t for t in TABLES}
+
+Severity = Literal["critical", "warning"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning")
+# Rule names (or, before the colon, rule kinds) whose breach is a warning; see
+# the module docstring for why. Everything else is critical.
+WARNING_RULES: frozenset[str] = frozenset(
+    {"format", "non_negative", "not_future", "gs1_check_digit", "duplicate_key_in_batch"}
+)
+# Named here so the policy is explicit, although unknown rules are critical anyway.
+CRITICAL_RULES: frozenset[str] = frozenset(
+    {"missing_column", "encoding", "type", "not_null_key", "value_set", "column_count", "not_an_object"}
+)
+
+
+def rule_severity(rule: str) -> Severity:
+    """`critical` or `warning` for a quarantine rule name such as
+    `value_set:bwart` or `gs1_check_digit`; an unknown rule is `critical`."""
+    kind = rule.partition(":")[0]
+    return "warning" if kind in WARNING_RULES else "critical"
+
 
 RAW_SCHEMA = "raw"
 QUARANTINE_SCHEMA = "quarantine"

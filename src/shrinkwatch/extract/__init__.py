@@ -10,8 +10,9 @@ to `quarantine.<table>`, so rows_read = rows_loaded + rows_quarantined always.
     extract_wms(conninfo, landing_dir, ...) -> [LoadResult] wms.py
     extract_mes(conninfo, base_url, token, ...) -> [LoadResult] mes.py
 
-Shared machinery: validation.py (per-type parsing), loader.py (COPY + merge),
-ledger.py (the ledger and LoadResult).
+Shared machinery: validation.py (per-type parsing), loader.py (COPY + merge,
+and resolving the quarantine rows a load makes good), ledger.py (the ledger and
+LoadResult), quarantine.py (reading `ops.quarantine`, releasing rows by hand).
 """
 
 from shrinkwatch.extract.erp import extract_erp

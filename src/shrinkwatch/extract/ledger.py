@@ -90,16 +90,20 @@ def loaded_file_with_checksum(
     return row[0] if row else None
 
 
-def loaded_files_for_day(
+def file_loads_for_day(
     conn: psycopg.Connection, table: SourceTable, file_date: date
-) -> list[str]:
-    """Names of the files of this entity and export day that were loaded."""
-    rows = conn.execute(
-        f"""select distinct file_name from {LEDGER}
-            where table_name = %s and status = 'loaded' and file_name like %s""",
-        (table.name, f"wms_{table.source_name}_{file_date:%Y%m%d}%"),
-    ).fetchall()
-    return [name for (name,) in rows]
+) -> list[tuple[int, str]]:
+    """(load_id, file name) of every successful load of a file of this entity
+    and export day, oldest first."""
+    return [
+        (int(load_id), name)
+        for load_id, name in conn.execute(
+            f"""select load_id, file_name from {LEDGER}
+                where table_name = %s and status = 'loaded' and file_name like %s
+                order by load_id""",
+            (table.name, f"wms_{table.source_name}_{file_date:%Y%m%d}%"),
+        ).fetchall()
+    ]
 
 
 def files_decided(conn: psycopg.Connection) -> set[tuple[str, str]]:

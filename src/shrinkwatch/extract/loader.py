@@ -7,6 +7,15 @@ table's quarantine table; memory is bounded by `chunk_rows`. The merge into raw
 is set-based SQL once the whole read is staged, because in-batch duplicates can
 only be judged across all chunks.
 
+Every quarantine row carries its severity (`contracts.rule_severity`). In the
+same transaction the load resolves (`resolved_at`, `resolution`) the still open
+quarantine rows of earlier loads that it makes good: for a keyed table
+(incremental, full) those whose `source_ref` is the key of a row it merged (the
+source corrected the record); for a WMS file those of the loads of earlier
+exports of the same day that it replaces (`supersedes_loads`, found by the WMS
+extractor in the ledger); for a configuration file (replace) every open row of
+the table, once its valid rows replaced the table.
+
 One load is one transaction: its ledger row, raw changes and quarantine rows
 commit together. A failed load leaves a `failed` ledger row, written in its
 own transaction after the rollback, and re-raises.
@@ -23,9 +32,9 @@ from datetime import time as time_of_day
 
 import psycopg
 
-from shrinkwatch.contracts import RAW_SCHEMA, SourceTable
+from shrinkwatch.contracts import RAW_SCHEMA, SourceTable, rule_severity
 from shrinkwatch.extract.ledger import LoadResult, reserve_load_id, write_ledger_row
-from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, Rejection, RowValidator
+from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, PARSERS, InvalidValue, Rejection, RowValidator
 from shrinkwatch.extract.warehouse import quarantine_table
 
 _STAGE = "_extract_batch"
@@ -107,16 +116,28 @@ class _Load:
         self.conn.execute(f"alter table {_STAGE} add column _ord bigint, add column _ref text")
 
     def _ref_of(self, values: Sequence[object]) -> str:
+        """`k=v/k=v` of a rejected row's key, each value parsed when it parses,
+        so that it equals `_key_ref_sql` of the same key once it loads."""
         names = self.table.column_names
-        try:
-            return "/".join(f"{k}={values[names.index(k)]}" for k in self.table.key)
-        except IndexError:
-            return "?"
+        parts = []
+        for k in self.table.key:
+            position = names.index(k)
+            if position >= len(values):
+                return "?"
+            value = values[position]
+            try:
+                parsed = PARSERS[self.table.columns[position].type](value)
+            except InvalidValue:
+                parsed = None
+            parts.append(f"{k}={value if parsed is None else parsed}")
+        return "/".join(parts)
 
     def add(self, row: SourceRow | RejectedRow, chunk_rows: int) -> None:
         self.rows_read += 1
         if isinstance(row, RejectedRow):
-            self.pending_rejects.append((row.ref, row.rule, row.reason, _to_json(row.raw)))
+            self.pending_rejects.append(
+                (row.ref, row.rule, rule_severity(row.rule), row.reason, _to_json(row.raw))
+            )
         else:
             parsed = self.validator.validate(row.values)
             if isinstance(parsed, Rejection):
@@ -124,7 +145,9 @@ class _Load:
                 if len(row.values) != len(self.table.columns):
                     raw = {"values": list(row.values)}
                 ref = row.ref or self._ref_of(row.values)
-                self.pending_rejects.append((ref, parsed.rule, parsed.reason, _to_json(raw)))
+                self.pending_rejects.append(
+                    (ref, parsed.rule, rule_severity(parsed.rule), parsed.reason, _to_json(raw))
+                )
             else:
                 self._track_watermark(parsed)
                 self.rows_staged += 1
@@ -152,7 +175,7 @@ class _Load:
             self.rows_quarantined += len(self.pending_rejects)
             with self.conn.cursor().copy(
                 f"copy {quarantine_table(self.table.name)} "
-                "(source_ref, rule, reason, raw_record, load_id) from stdin"
+                "(source_ref, rule, severity, reason, raw_record, load_id) from stdin"
             ) as copy:
                 for reject in self.pending_rejects:
                     copy.write_row((*reject, self.load_id))
@@ -190,18 +213,48 @@ class _Load:
         # ERP and WMS: a key twice in one read is a source defect; the first
         # occurrence is kept and each repeat is quarantined, pointing at it.
         data = ", ".join(self.stage_columns)
+        rule = "duplicate_key_in_batch"
         quarantined = self.conn.execute(
             f"""insert into {quarantine_table(self.table.name)}
-                    (load_id, source_ref, rule, reason, raw_record)
-                select %s, {self._key_ref_sql('s')}, 'duplicate_key_in_batch',
+                    (load_id, source_ref, rule, severity, reason, raw_record)
+                select %s, {self._key_ref_sql('s')}, %s, %s,
                        'key ({key}) already read at ' || d.first_ref,
                        (select to_jsonb(r) from (select {data}) r)
                 from {_STAGE} s join _extract_dupes d using (_ord)""",
-            (self.load_id,),
+            (self.load_id, rule, rule_severity(rule)),
         ).rowcount
         self.conn.execute(f"delete from {_STAGE} s using _extract_dupes d where s._ord = d._ord")
         self.rows_quarantined += quarantined
         return 0, quarantined
+
+    def resolve_quarantined(self, supersedes_loads: Sequence[int], file_name: str | None) -> int:
+        """Resolve the open quarantine rows of earlier loads that this load
+        makes good (see the module docstring); returns how many."""
+        quarantine = quarantine_table(self.table.name)
+        open_earlier = f"q.resolved_at is null and q.load_id < {int(self.load_id)}"
+        source = f" ({file_name})" if file_name else ""
+        if self.table.strategy in ("incremental", "full"):
+            if not self.conn.execute(f"select exists (select from {quarantine} q where {open_earlier})").fetchone()[0]:
+                return 0  # the common case: nothing open, so the stage is not scanned
+            return self.conn.execute(
+                f"""update {quarantine} q set resolved_at = now(), resolution = %s
+                    where {open_earlier}
+                      and q.source_ref in (select {self._key_ref_sql('s')} from {_STAGE} s)""",
+                (f"loaded by load {self.load_id}",),
+            ).rowcount
+        if self.table.strategy == "file":
+            if not supersedes_loads:
+                return 0
+            return self.conn.execute(
+                f"""update {quarantine} q set resolved_at = now(), resolution = %s
+                    where {open_earlier} and q.load_id = any(%s)""",
+                (f"superseded by load {self.load_id}{source}", list(supersedes_loads)),
+            ).rowcount
+        # replace: the table now holds this file's rows only
+        return self.conn.execute(
+            f"update {quarantine} q set resolved_at = now(), resolution = %s where {open_earlier}",
+            (f"superseded by load {self.load_id}{source}",),
+        ).rowcount
 
     def upsert(self) -> tuple[int, int]:
         """Insert new keys, update changed ones, leave unchanged rows (and
@@ -275,6 +328,7 @@ def load_table(
     file_name: str | None = None,
     file_checksum: str | None = None,
     file_scope: FileScope | None = None,
+    supersedes_loads: Sequence[int] = (),
     watermark_from: str | None = None,
     previous_watermark: str | None = None,
     retries: Callable[[], int] = lambda: 0,
@@ -288,6 +342,8 @@ def load_table(
     `retries` and `notes` (for the ledger message) are read only once `rows` is
     exhausted, so the reader behind `rows` may still add to them. A row dated
     after the load's start plus `clock_skew` is quarantined as a future event.
+    `supersedes_loads` (file strategy): the earlier loads whose rows this file
+    replaces; their open quarantine rows are resolved by this load.
     """
     started_at = _utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -299,7 +355,7 @@ def load_table(
         load = _Load(conn, table, load_id, started_at, clock_skew)
         try:
             with conn.transaction():
-                result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, notes)
+                result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, supersedes_loads, notes)
                 result = replace(
                     result,
                     retries=retries(),
@@ -328,6 +384,7 @@ def _stage_and_merge(
     base: LoadResult,
     chunk_rows: int,
     file_scope: FileScope | None,
+    supersedes_loads: Sequence[int],
     reader_notes: Sequence[str],
 ) -> LoadResult:
     table = load.table
@@ -339,13 +396,16 @@ def _stage_and_merge(
     merged = load.rows_staged - superseded - duplicates
     inserted = updated = deleted = 0
     notes = list(reader_notes)
+    resolved = 0
     if table.strategy == "file":
         if file_scope is None:
             raise ValueError(f"{table.name}: a file load needs its FileScope")
         inserted, deleted = load.replace_file_rows(file_scope)
+        resolved = load.resolve_quarantined(supersedes_loads, base.file_name)
     elif table.strategy == "replace":
         if load.rows_staged:
             inserted, deleted = load.replace_all_rows()
+            resolved = load.resolve_quarantined((), base.file_name)
         else:
             notes.append("no valid row, so the previous rows were kept")
     else:
@@ -355,6 +415,9 @@ def _stage_and_merge(
                 notes.append("rows were quarantined, so keys absent from this read were kept")
             else:
                 deleted = load.delete_absent_keys()
+        resolved = load.resolve_quarantined((), None)
+    if resolved:
+        notes.append(f"{resolved} quarantined rows of earlier loads resolved")
     if superseded:
         notes.append(f"{superseded} older versions superseded within this read")
     return replace(

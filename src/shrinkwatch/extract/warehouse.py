@@ -8,9 +8,19 @@ derived raw inputs of the
 dbt unification have fixed DDL here: `raw.gs1_barcodes` (every barcode seen in
 MES and WMS, parsed) and `raw.location_map` (the plant's location map). Everything is `if not exists`,
 so each extractor calls `ensure_schemas` before it loads.
+
+A quarantined row carries its `severity` (`contracts.rule_severity`) and stays
+open until `resolved_at` and `resolution` are set, by a later load (loader.py)
+or by hand (quarantine.py). `ops.quarantine` is the union of every quarantine
+table with its system and table name, the one relation readers (dbt, the CLI)
+use. `ensure_schemas` upgrades quarantine tables created before severity
+existed: it adds the columns and back-fills severity from the rule.
 """
 
 from __future__ import annotations
+
+import hashlib
+import logging
 
 import psycopg
 
@@ -19,9 +29,14 @@ from shrinkwatch.contracts import (
     OPS_SCHEMA,
     QUARANTINE_SCHEMA,
     RAW_SCHEMA,
+    SEVERITIES,
     TABLES,
+    WARNING_RULES,
+    SourceTable,
     raw_table_ddl,
 )
+
+logger = logging.getLogger(__name__)
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
@@ -105,8 +120,25 @@ create table if not exists {RAW_SCHEMA}.{LOCATION_MAP.name} (
 )"""
 
 
+# Every table with a quarantine table: the contract tables and the location map.
+QUARANTINED_TABLES: tuple[SourceTable, ...] = (*TABLES, LOCATION_MAP)
+QUARANTINE_VIEW = f"{OPS_SCHEMA}.quarantine"
+# The columns of ops.quarantine, in order: a dbt source reads them, keep them stable.
+QUARANTINE_VIEW_COLUMNS = (
+    "system", "table_name", "load_id", "source_ref", "rule", "severity", "reason", "raw_record",
+    "quarantined_at", "resolved_at", "resolution",
+)
+_SEVERITY_CHECK = "check (severity in ({}))".format(", ".join(f"'{s}'" for s in SEVERITIES))
+
+
 def quarantine_table(table_name: str) -> str:
     return f"{QUARANTINE_SCHEMA}.{table_name}"
+
+
+def severity_sql(rule_column: str = "rule") -> str:
+    """contracts.rule_severity as a SQL expression over a rule column."""
+    warnings = ", ".join(f"'{kind}'" for kind in sorted(WARNING_RULES))
+    return f"case when split_part({rule_column}, ':', 1) in ({warnings}) then 'warning' else 'critical' end"
 
 
 def _quarantine_ddl(table_name: str) -> str:
@@ -115,11 +147,74 @@ create table if not exists {quarantine_table(table_name)} (
     load_id bigint not null,
     source_ref text,
     rule text not null,
+    severity text not null {_SEVERITY_CHECK},
     reason text not null,
     raw_record jsonb,
-    quarantined_at timestamptz not null default now()
-);
-create index if not exists {table_name}__load on {quarantine_table(table_name)} (load_id)"""
+    quarantined_at timestamptz not null default now(),
+    resolved_at timestamptz,  -- set when a later load or a person resolved the row
+    resolution text           -- who or what resolved it
+)"""
+
+
+def _quarantine_index_ddl(table_name: str) -> str:
+    return f"""
+create index if not exists {table_name}__load on {quarantine_table(table_name)} (load_id);
+create index if not exists {table_name}__open on {quarantine_table(table_name)} (source_ref)
+    where resolved_at is null"""
+
+
+def _upgrade_quarantine_table(conn: psycopg.Connection, table_name: str) -> None:
+    """Give a quarantine table created before severity existed its new columns,
+    severity back-filled from the rule by one update. Checks the catalog first,
+    so an up-to-date table is not locked."""
+    table = quarantine_table(table_name)
+    present = dict(conn.execute(
+        """select attname, attnotnull from pg_attribute
+           where attrelid = %s::regclass and attnum > 0 and not attisdropped""",
+        (table,),
+    ).fetchall())
+    if {"severity", "resolved_at", "resolution"} <= present.keys() and present["severity"]:
+        return
+    logger.info("upgrading %s: severity, resolved_at, resolution", table)
+    conn.execute(
+        f"""alter table {table}
+                add column if not exists severity text {_SEVERITY_CHECK},
+                add column if not exists resolved_at timestamptz,
+                add column if not exists resolution text"""
+    )
+    conn.execute(f"update {table} set severity = {severity_sql()} where severity is null")
+    conn.execute(f"alter table {table} alter column severity set not null")
+
+
+def _quarantine_view_sql() -> str:
+    data = ", ".join(QUARANTINE_VIEW_COLUMNS[2:])
+    selects = "\nunion all\n".join(
+        f"select '{t.system}'::text as system, '{t.name}'::text as table_name, {data}\n"
+        f"from {quarantine_table(t.name)}"
+        for t in QUARANTINED_TABLES
+    )
+    return f"create or replace view {QUARANTINE_VIEW} as\n{selects}"
+
+
+def _ensure_quarantine_view(conn: psycopg.Connection) -> None:
+    """(Re)create ops.quarantine unless it is already this definition (its
+    comment carries a hash of the SQL, so readers are not locked out on every
+    load). `create or replace` keeps dependent views (the dbt staging model)
+    but cannot rename or retype columns; then the view is dropped (with its
+    dependants, which the next dbt run rebuilds) and created."""
+    sql = _quarantine_view_sql()
+    signature = f"shrinkwatch {hashlib.sha256(sql.encode()).hexdigest()[:16]}"
+    current = conn.execute("select obj_description(to_regclass(%s), 'pg_class')", (QUARANTINE_VIEW,)).fetchone()
+    if current[0] == signature:
+        return
+    try:
+        with conn.transaction():  # a savepoint: a refusal must not abort the DDL transaction
+            conn.execute(sql)
+    except (psycopg.errors.InvalidTableDefinition, psycopg.errors.FeatureNotSupported) as error:
+        logger.warning("%s changed shape (%s): dropping and recreating it", QUARANTINE_VIEW, error)
+        conn.execute(f"drop view {QUARANTINE_VIEW} cascade")
+        conn.execute(sql)
+    conn.execute(f"comment on view {QUARANTINE_VIEW} is '{signature}'")
 
 
 def ensure_schemas(conn: psycopg.Connection) -> None:
@@ -132,12 +227,14 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
         for table in TABLES:
             for statement in raw_table_ddl(table).split(";\n"):
                 conn.execute(statement)
-            for statement in _quarantine_ddl(table.name).split(";\n"):
-                conn.execute(statement)
         for statement in _DERIVED_RAW_DDL.split(";\n"):
             conn.execute(statement)
-        for statement in _quarantine_ddl(LOCATION_MAP.name).split(";\n"):
-            conn.execute(statement)
+        for table in QUARANTINED_TABLES:
+            conn.execute(_quarantine_ddl(table.name))
+            _upgrade_quarantine_table(conn, table.name)
+            for statement in _quarantine_index_ddl(table.name).split(";\n"):
+                conn.execute(statement)
         for statement in _LEDGER_DDL.split(";\n"):
             if statement.strip():
                 conn.execute(statement)
+        _ensure_quarantine_view(conn)

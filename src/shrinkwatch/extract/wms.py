@@ -5,7 +5,9 @@ order (day, seq, name). Per file, in this order:
 
 - bytes already loaded for the entity (same sha256) -> `skipped_duplicate`;
 - a higher seq of the same entity and day already loaded -> `skipped_superseded`;
-- otherwise the file is loaded and replaces the rows of earlier seqs of its day.
+- otherwise the file is loaded and replaces the rows of earlier seqs of its day
+  (and of an earlier delivery of the same name), and resolves the open
+  quarantine rows of the loads it replaces: a corrected re-export fixes them.
 
 Encodings are tried in order over the whole file before a row is parsed; a file
 none of them decodes has every data line quarantined (rule `encoding`), so a bad
@@ -32,9 +34,9 @@ import psycopg
 from shrinkwatch.contracts import SourceTable, wms_table_for_entity
 from shrinkwatch.extract.ledger import (
     LoadResult,
+    file_loads_for_day,
     files_decided,
     loaded_file_with_checksum,
-    loaded_files_for_day,
 )
 from shrinkwatch.extract.loader import FileScope, RejectedRow, SourceRow, load_table, record_skip
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
@@ -153,7 +155,7 @@ def csv_rows(
 
 def _load_file(
     conninfo: str, landing: LandingFile, checksum: str, encodings: Sequence[str], chunk_rows: int,
-    clock_skew: timedelta,
+    clock_skew: timedelta, supersedes_loads: Sequence[int],
 ) -> LoadResult:
     encoding, failure = detect_encoding(landing.path, encodings)
     notes: list[str] = []
@@ -171,7 +173,8 @@ def _load_file(
     return load_table(
         conninfo, landing.table, rows,
         chunk_rows=chunk_rows, file_name=landing.path.name, file_checksum=checksum,
-        file_scope=FileScope(landing.file_date, landing.file_seq), notes=notes, clock_skew=clock_skew,
+        file_scope=FileScope(landing.file_date, landing.file_seq), supersedes_loads=supersedes_loads,
+        notes=notes, clock_skew=clock_skew,
     )
 
 
@@ -210,7 +213,7 @@ def extract_wms(
         landed.append((LandingFile(path, table, day, seq), checksum))
 
     for landing, checksum in sorted(landed, key=lambda item: item[0].order):
-        skip = _reason_to_skip(warehouse_conninfo, landing, checksum)
+        skip, replaced_loads = _decide(warehouse_conninfo, landing, checksum)
         if skip:
             status, message = skip
             results.append(record_skip(
@@ -218,21 +221,27 @@ def extract_wms(
                 file_name=landing.path.name, file_checksum=checksum, message=message,
             ))
         else:
-            results.append(
-                _load_file(warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew)
-            )
+            results.append(_load_file(
+                warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew, replaced_loads
+            ))
     return results
 
 
-def _reason_to_skip(
+def _decide(
     conninfo: str, landing: LandingFile, checksum: str
-) -> tuple[str, str] | None:
+) -> tuple[tuple[str, str] | None, list[int]]:
+    """Whether to skip the file (status, message), and if not, the earlier
+    loads of its entity and day it replaces (seq up to its own)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         same_bytes = loaded_file_with_checksum(conn, landing.table, checksum)
         if same_bytes:
-            return "skipped_duplicate", f"same content as {same_bytes}, already loaded"
-        for name in loaded_files_for_day(conn, landing.table, landing.file_date):
+            return ("skipped_duplicate", f"same content as {same_bytes}, already loaded"), []
+        replaced = []
+        for load_id, name in file_loads_for_day(conn, landing.table, landing.file_date):
             _, day, seq = parse_file_name(name)
-            if day == landing.file_date and seq > landing.file_seq:
-                return "skipped_superseded", f"{name} (a later export of the day) is loaded"
-    return None
+            if day != landing.file_date:
+                continue
+            if seq > landing.file_seq:
+                return ("skipped_superseded", f"{name} (a later export of the day) is loaded"), []
+            replaced.append(load_id)
+    return None, replaced
