@@ -59,11 +59,12 @@ DERIVED_STAGING_MODELS = {
     "gs1_barcodes": "stg_derived__gs1_barcodes",
     "location_map": "stg_derived__location_map",
 }
-# The pipeline's own records in `ops` (load ledger, GX results): the inputs of
-# the data-quality KPIs.
+# The pipeline's own records in `ops` (load ledger, quarantined rows, GX results):
+# the inputs of the data-quality KPIs and of the publish gate.
 OPS_STAGING_MODELS = {
     "load_ledger": "stg_ops__load_ledger",
     "dq_results": "stg_ops__dq_results",
+    "quarantine": "stg_ops__quarantine",
 }
 
 

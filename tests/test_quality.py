@@ -154,7 +154,6 @@ def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, ai
     Chromium (`make test` installs Debian's `chromium`) renders the index."""
     assert CHROMIUM.exists(), "chromium is installed by `make test` (Debian package chromium)"
     _run("staging", staged, gx_root)
-    _run("staging_warnings", staged, gx_root, blocking=False)
     index = quality.data_docs_index(gx_root)
     assert index.exists()
     rendered = subprocess.run(
@@ -210,6 +209,32 @@ def test_a_critical_failure_names_table_expectation_and_values(staged, gx_root, 
     }
 
 
+def test_an_open_critical_quarantined_row_blocks_until_it_is_released(staged, gx_root, airflow_connection):
+    from great_expectations_provider.common.errors import GXValidationFailed
+
+    from shrinkwatch.extract.quarantine import release
+
+    # what extract_erp writes for a material document with an unknown movement type
+    _execute(staged, """
+        insert into quarantine.erp_material_doc (load_id, source_ref, rule, severity, reason, raw_record)
+        values (77, 'mblnr=4900000099/mjahr=2026/zeile=1', 'value_set:bwart', 'critical',
+                'bwart = ''999'' is not one of 101, 102, ...', '{"bwart": "999"}'),
+               (77, 'mblnr=4900000098/mjahr=2026/zeile=1', 'not_future:budat', 'warning',
+                'budat = 2027-01-01 is in the future', '{"budat": "2027-01-01"}')""")
+    with pytest.raises(GXValidationFailed) as failed:
+        _run("staging", staged, gx_root)
+    (line,) = [line for line in str(failed.value).splitlines() if line.startswith("  - ")]
+    assert "stg_ops__quarantine" in line and quality.QUARANTINE_GATE in line
+    assert "erp_material_doc" in line and "value_set:bwart" in line and "mblnr=4900000099" in line
+    assert "not_future" not in line, "a warning does not block"
+
+    with psycopg.connect(staged.conninfo()) as conn:
+        assert release(conn, "erp_material_doc", 77, "value_set:bwart", released_by="qa.lead",
+                       note="test document, never posted") == 1
+    ti = _run("staging", staged, gx_root)
+    assert ti.xcom["return_value"]["success"] is True
+
+
 def test_daily_data_quality_mart_reads_the_recorded_results(staged, dbt_dir):
     built = _dbt(staged, dbt_dir, "build", "--select", "fct_daily_data_quality")
     assert built.returncode == 0, built.stdout[-4000:]
@@ -220,7 +245,7 @@ def test_daily_data_quality_mart_reads_the_recorded_results(staged, dbt_dir):
         ).fetchall()
     by_key = {(system, dimension): (failed, critical, kpi) for system, dimension, failed, critical, kpi in rows}
     assert {d for _, d in by_key} == {"completeness", "validity", "uniqueness", "timeliness", "consistency"}
-    assert {s for s, _ in by_key} == {"erp", "wms", "mes", "derived"}
+    assert {s for s, _ in by_key} == {"erp", "wms", "mes", "derived", "ops"}
     # the earlier tests failed a warning (base unit) and two critical ERP expectations
     assert by_key["erp", "consistency"][:2] == (1, 1)
     assert by_key["erp", "validity"][:2] == (2, 1)

@@ -59,6 +59,7 @@ PRODUCTION_ORDER = r"^\d{7,12}$"
 # Sane time window: nothing before the plant's systems went live, nothing in the
 # future (a posting "tomorrow" is a clock or keying error, not an event).
 EARLIEST = "2000-01-01"
+QUARANTINE_GATE = "no open critical quarantined row (re-deliver it from the source or release it)"
 # fct_daily_data_quality counts a SQL expectation whose description starts so
 # under timeliness, every other one under consistency.
 TIMELINESS_PREFIX = "time window: "
@@ -94,7 +95,7 @@ class Suite:
 
     @property
     def system(self) -> str:
-        """erp, wms, mes, derived for staging models; the schema otherwise."""
+        """erp, wms, mes, derived, ops for staging models; the schema otherwise."""
         if self.table.startswith("stg_"):
             return self.table.removeprefix("stg_").split("__")[0]
         return self.schema
@@ -382,6 +383,19 @@ SUITES: tuple[Suite, ...] = (
         "work_center_code:TEXT location_description:TEXT load_id:BIGINT"
     ), (
         *_not_null("plant_code", "storage_location_code"),
+    )),
+    # --- quarantine: the publish gate of extraction ----------------------------
+    # A critical quarantined row means a source interface broke (missing
+    # column, unreadable file, unknown movement type): the day's picture is
+    # incomplete, so nothing is published until the source re-delivers the
+    # row or a reviewer releases it (`shrinkwatch quarantine release`).
+    Suite("stg_ops__quarantine", "staging", (
+        "system:TEXT table_name:TEXT load_id:BIGINT source_ref:TEXT rule:TEXT severity:TEXT reason:TEXT "
+        "raw_record:JSONB is_open:BOOLEAN resolution:TEXT quarantined_at:TIMESTAMPTZ resolved_at:TIMESTAMPTZ"
+    ), (
+        _rows(QUARANTINE_GATE,
+              """select table_name, load_id, rule, source_ref, reason from {batch}
+                 where is_open and severity = 'critical'"""),
     )),
     # --- marts ----------------------------------------------------------------
     Suite("fct_movement", "marts", "", (
