@@ -105,5 +105,7 @@ def test_the_transform_dag_publishes_only_checked_marts_and_always_reports(dagba
     assert transform["upstream"]["validate_marts"] == ["dbt_build_marts"]
     assert transform["upstream"]["publish_marts"] == ["validate_marts"]
     assert transform["upstream"]["report"] == ["publish_marts", "validate_staging_warnings"]
+    # warnings are reported even when the critical checkpoint blocks the run
+    assert transform["upstream"]["validate_staging_warnings"] == ["dbt_build_staging"]
     # the report records a blocked run too
     assert transform["trigger_rules"]["report"] == "all_done"

@@ -120,6 +120,23 @@ def test_wms_file_is_resolved_by_a_corrected_export_of_the_same_day(warehouse, l
     )
 
 
+
+def test_a_re_export_without_a_valid_row_keeps_the_days_earlier_export(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T1"), task("T2")])
+    extract_wms(conninfo, landing)
+    no_qty = TASK_HEADER.replace(",qty,", ",")
+    write(landing, "wms_task_20260412_2.csv", no_qty, [task("T1").replace(",2,", ",")])
+
+    (broken,) = extract_wms(conninfo, landing)
+    assert (broken.rows_read, broken.rows_loaded, broken.rows_quarantined, broken.rows_deleted) == (1, 0, 1, 0)
+    assert "earlier exports were kept" in broken.message
+    assert query(conninfo, "select task_id, _source_file from raw.wms_task order by 1") == [
+        ("T1", "wms_task_20260412.csv"), ("T2", "wms_task_20260412.csv"),
+    ]
+    assert [(s[2], s[3], s[4]) for s in states(conninfo, "wms_task")] == [("missing_column", "critical", None)]
+
+
 def test_a_replaced_location_map_resolves_the_earlier_rows(warehouse, tmp_path):
     conninfo = warehouse.conninfo()
     path = write_map(tmp_path / "location_map.csv", [ZONE_ROW, ",0002,WH01,B,,,no plant"])

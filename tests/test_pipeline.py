@@ -2,24 +2,29 @@
 (`airflow dags test`), real dbt through Cosmos, real Great Expectations, on a
 real embedded PostgreSQL that also holds Airflow's metadata database.
 
-One pipeline run and one rerun are shared by every test here (they take a few
-minutes); each test then checks one outcome a user would check.
+Three runs are shared by every test here (they take a few minutes): a first
+run, a rerun with no new source data, and a run after the sources delivered
+bad input, some of it critical, which the publish gate must block. Each test
+then checks one outcome a user would check.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from shrinkwatch import contracts, evaluate, quality
+from shrinkwatch import contracts, evaluate, quality, report
+from shrinkwatch.demo import gs1
 from shrinkwatch.pipeline import EXTRACT_DAGS, TRANSFORM_DAG, run_pipeline
 from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget
 from shrinkwatch.settings import Settings
@@ -49,6 +54,51 @@ def _fingerprint(conninfo: str, schemas: tuple[str, ...]) -> dict[str, tuple[int
     return result
 
 
+# A GTIN-14 whose check digit is off by one
+GOOD_GTIN = gs1.gtin13("690123", 4567).zfill(14)
+WRONG_CHECK_DIGIT = GOOD_GTIN[:-1] + str((int(GOOD_GTIN[-1]) + 1) % 10)
+BAD_ERP_DOCS = {"4999999001": "value_set:bwart", "4999999002": "not_future:budat"}
+
+
+def _deliver_bad_input(settings: Settings) -> dict:
+    """A bad day at the plant: ERP posts a movement type nobody knows (critical)
+    and one dated next week (warning), MES reports a barcode whose GTIN check
+    digit is wrong (warning), and the WMS re-exports a day's tasks without the
+    quantity column (critical). Returns what each should be quarantined as."""
+    now = datetime.now(UTC)
+    with sqlite3.connect(settings.demo_dir / "erp.sqlite") as erp:
+        cursor = erp.execute("select * from erp_material_doc where bwart = '261' order by cpudt desc limit 1")
+        latest = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+        today = {"cpudt": now.date().isoformat(), "cputm": "00:00:01", "budat": now.date().isoformat(), "zeile": 1}
+        unknown = latest | today | {"mblnr": "4999999001", "bwart": "999"}
+        next_week = latest | today | {"mblnr": "4999999002", "budat": (now + timedelta(days=7)).date().isoformat()}
+        for row in (unknown, next_week):
+            erp.execute(f"insert into erp_material_doc ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                        list(row.values()))
+    with sqlite3.connect(settings.demo_dir / "mes.sqlite") as mes:
+        cursor = mes.execute("select * from mes_consumptions order by updated_at desc limit 1")
+        latest = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+        epoch_ms = int(now.timestamp() * 1000) - 60_000
+        row = latest | {"event_id": "CON-BADGTIN", "barcode": f"(01){WRONG_CHECK_DIGIT}(10)B1",
+                        "consumed_at": epoch_ms, "updated_at": epoch_ms}
+        mes.execute(f"insert into mes_consumptions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                    list(row.values()))
+    plant = json.loads((settings.demo_dir / "plant.json").read_text())
+    export = next(f for f in plant["wms_files"] if f["entity"] == "task" and f["role"] == "export")
+    with (settings.wms_landing_dir / export["file"]).open(encoding=export["encoding"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    re_export = settings.wms_landing_dir / f"wms_task_{export['file_date'].replace('-', '')}_9.csv"
+    with re_export.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[c for c in rows[0] if c != "qty"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return {
+        "erp_material_doc": {("value_set:bwart", "critical"): 1, ("not_future:budat", "warning"): 1},
+        "mes_consumptions": {("gs1_check_digit", "warning"): 1},
+        "wms_task": {("missing_column", "critical"): len(rows)},
+    }
+
+
 @pytest.fixture(scope="module")
 def pipeline_runs():
     home = Path(tempfile.mkdtemp(prefix="sw-pipe-", dir="/tmp"))
@@ -64,13 +114,19 @@ def pipeline_runs():
         after_first = _fingerprint(warehouse.conninfo(), ("raw", "staging", "marts"))
         second = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
         after_second = _fingerprint(warehouse.conninfo(), ("raw", "staging", "marts"))
+        bad_input = _deliver_bad_input(settings)
+        blocked = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
+        after_blocked = _fingerprint(warehouse.conninfo(), ("raw", "marts"))
         yield {
             "settings": settings,
             "warehouse": warehouse,
             "first": first,
             "second": second,
+            "blocked": blocked,
+            "bad_input": bad_input,
             "after_first": after_first,
             "after_second": after_second,
+            "after_blocked": after_blocked,
         }
     finally:
         EmbeddedPostgres(home).stop()
@@ -89,7 +145,10 @@ def test_every_dag_run_succeeded_in_the_airflow_metadata_database(pipeline_runs)
         pipeline_runs["warehouse"].with_db(AIRFLOW_DB),
         "select dag_id, state, count(*) from dag_run group by 1, 2 order by 1, 2",
     )
-    assert runs == [(dag_id, "success", 2) for dag_id in sorted((*EXTRACT_DAGS, TRANSFORM_DAG))]
+    # the third transform run was blocked by the publish gate (below)
+    assert runs == sorted([(dag_id, "success", 3) for dag_id in EXTRACT_DAGS]
+                          + [(TRANSFORM_DAG, "failed", 1), (TRANSFORM_DAG, "success", 2)])
+    assert pipeline_runs["first"].failed_dags == pipeline_runs["second"].failed_dags == []
 
 
 def test_raw_holds_every_source_row_exactly_once(pipeline_runs):
@@ -98,12 +157,14 @@ def test_raw_holds_every_source_row_exactly_once(pipeline_runs):
     for source in ("erp", "mes"):
         with sqlite3.connect(settings.demo_dir / f"{source}.sqlite") as db:
             for table in contracts.tables_of(source):
-                expected = db.execute(f"select count(*) from {table.name}").fetchone()[0]
+                delivered = db.execute(f"select count(*) from {table.name}").fetchone()[0]
+                bad = sum(pipeline_runs["bad_input"].get(table.name, {}).values())
                 loaded = _query(warehouse, f"select count(*) from raw.{table.name}")[0][0]
-                assert loaded == expected, table.name
+                assert loaded == delivered - bad, table.name
     # WMS: every row of every export, except a file whose bytes were already
     # delivered (a copy sent twice, an unchanged master export) and an export
-    # that a later _<seq> replaced
+    # that a later _<seq> replaced (the bad re-export replaced nothing: it had
+    # no valid row)
     plant = json.loads((settings.demo_dir / "plant.json").read_text())
     seen: set[str] = set()
     expected = dict.fromkeys((t.source_name for t in contracts.tables_of("wms")), 0)
@@ -201,3 +262,47 @@ def test_cases_find_the_injected_incidents_without_false_alarms(pipeline_runs):
         "select count(*) from marts.fct_case where evidence ? 'rule' and jsonb_array_length(evidence -> 'sources') > 0",
     )[0][0]
     assert evidence == cases
+
+
+# --- the third run: bad input, some of it critical --------------------------------
+
+
+def test_bad_input_is_quarantined_with_its_rule_and_severity_and_nothing_is_lost(pipeline_runs):
+    warehouse = pipeline_runs["warehouse"]
+    for table, expected in pipeline_runs["bad_input"].items():
+        quarantined = _query(
+            warehouse,
+            "select rule, severity, count(*) from ops.quarantine where table_name = %s and resolved_at is null "
+            "group by 1, 2",
+            (table,),
+        )
+        assert {(rule, severity): count for rule, severity, count in quarantined} == expected, table
+    erp_refs = _query(warehouse, "select source_ref, rule from quarantine.erp_material_doc order by 1")
+    assert [(ref.split("/")[0], rule) for ref, rule in erp_refs] == [
+        (f"mblnr={mblnr}", rule) for mblnr, rule in BAD_ERP_DOCS.items()
+    ]
+    assert _query(warehouse, "select count(*) from ops.load_conservation") == [(0,)]
+    # the re-export without a quantity column replaced nothing: the day's tasks are still in raw
+    assert pipeline_runs["after_blocked"]["raw.wms_task"] == pipeline_runs["after_second"]["raw.wms_task"]
+
+
+def test_a_run_with_open_critical_quarantine_is_blocked_and_the_last_good_marts_are_still_served(pipeline_runs):
+    blocked = pipeline_runs["blocked"]
+    assert blocked.failed_dags == [TRANSFORM_DAG]
+    marts = {name: print_ for name, print_ in pipeline_runs["after_blocked"].items() if name.startswith("marts.")}
+    assert marts and marts == {
+        name: print_ for name, print_ in pipeline_runs["after_second"].items() if name.startswith("marts.")
+    }
+    warehouse = pipeline_runs["warehouse"]
+    runs = _query(warehouse, "select status, reason from ops.publish_runs order by finished_at")
+    assert [status for status, _ in runs] == ["published", "published", "blocked"]
+    reason = runs[-1][1]
+    critical = sum(n for rules in pipeline_runs["bad_input"].values() for (_, sev), n in rules.items()
+                   if sev == "critical")
+    assert "validate_staging failed" in reason and "dbt_build_marts upstream_failed" in reason
+    assert f"stg_ops__quarantine: {quality.QUARANTINE_GATE} ({critical} rows)" in reason
+    assert "the marts of the last published run are still served" in reason
+    summary = blocked.summary
+    assert summary["publish"]["status"] == "blocked"
+    assert summary["open_quarantine"] == {"critical": critical, "warning": 2}
+    assert "BLOCKED" in report.format_text(summary)

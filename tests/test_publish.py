@@ -109,3 +109,26 @@ def test_publish_runs_and_the_report_say_whether_the_marts_were_published(wareho
     summary = report.collect(conninfo)
     assert summary["publish"]["run_id"] == "run-2"
     assert "Marts: run run-2 BLOCKED: critical contracts failed" in report.format_text(summary)
+
+
+def test_a_blocked_runs_status_names_the_critical_expectations_that_failed(warehouse: PgTarget):
+    conninfo = warehouse.conninfo()
+    with psycopg.connect(conninfo) as conn:
+        ensure_schemas(conn)
+        conn.execute(
+            """insert into ops.dq_results (run_id, run_at, checkpoint, suite, table_name, system, expectation,
+                                           description, severity, success, unexpected_count)
+               values ('gx-0', %(before)s, 'staging', 's', 'stg_erp__users', 'erp', 'x', 'old', 'critical', false, 1),
+                      ('gx-1', %(after)s, 'staging', 's', 'stg_ops__quarantine', 'ops', 'unexpected_rows_expectation',
+                       'no open critical quarantined row', 'critical', false, 2),
+                      ('gx-1', %(after)s, 'staging_warnings', 's', 'stg_erp__materials', 'erp',
+                       'expect_column_values_to_be_in_set', null, 'warning', false, 5),
+                      ('gx-1', %(after)s, 'staging', 's', 'stg_wms__tasks', 'wms',
+                       'expect_column_values_to_be_unique', null, 'critical', true, 0)""",
+            {"before": datetime(2026, 4, 13, 5, tzinfo=UTC), "after": datetime(2026, 4, 13, 6, 5, tzinfo=UTC)},
+        )
+    failed = publish.failed_critical_expectations(conninfo, since=STARTED_AT)
+    assert failed == ["stg_ops__quarantine: no open critical quarantined row (2 rows)"]
+    status, reason = publish.outcome(_states("validate_staging"), "publish_marts", failed)
+    assert status == "blocked"
+    assert "; failed: stg_ops__quarantine: no open critical quarantined row (2 rows);" in reason

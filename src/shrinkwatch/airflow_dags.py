@@ -141,8 +141,9 @@ def transform_dag(doc_md: str | None):
             return orchestration.report_task(dag_run.run_id, dag_run.start_date, states)
 
         published = publish_marts()
-        staging >> validate_staging >> [marts, warnings]
-        marts >> validate_marts >> published
+        # warnings are reported even when the critical checkpoint blocks the run
+        staging >> [validate_staging, warnings]
+        validate_staging >> marts >> validate_marts >> published
         [published, warnings] >> report()
 
     return transform()

@@ -64,6 +64,12 @@ def demo(seed, scale, days, plants, keep_warehouse) -> None:
     click.echo(f"  GX Data Docs:     {run.summary['data_docs']}")
     click.echo(f"  warehouse:        {run.summary['warehouse']}")
     click.echo("  query it:         make db-start; .venv/bin/shrinkwatch db psql")
+    if run.failed_dags:
+        # the marts of the last published run are still served; say why not these
+        raise click.ClickException(
+            f"DAG run(s) failed: {', '.join(run.failed_dags)}. Open critical quarantine: "
+            "`shrinkwatch quarantine list --open --critical`; checkpoint results: ops.dq_results"
+        )
 
 
 @main.group()

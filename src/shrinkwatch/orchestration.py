@@ -170,7 +170,9 @@ def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> 
 
     conninfo = warehouse_target().conninfo()
     critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
-    status, reason = publish.outcome(critical_states, publish_task_id="publish_marts")
+    status, reason = publish.outcome(
+        critical_states, "publish_marts", publish.failed_critical_expectations(conninfo, started_at)
+    )
     publish.record_run(conninfo, run_id, started_at, status, reason)
     summary = report.collect(conninfo)
     path = report.write(summary, Settings.from_env().home / "reports" / "run_summary.json")

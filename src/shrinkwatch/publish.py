@@ -23,7 +23,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from shrinkwatch.extract.warehouse import PUBLISH_RUNS
+from shrinkwatch.extract.warehouse import DQ_RESULTS, PUBLISH_RUNS
 
 PUBLISHED_SCHEMAS = ("marts",)
 SHADOW_SCHEMAS = {schema: f"{schema}__shadow" for schema in PUBLISHED_SCHEMAS}
@@ -89,15 +89,37 @@ def swap_in_shadow(conninfo: str) -> None:
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(previous))
 
 
-def outcome(task_states: dict[str, str | None], publish_task_id: str) -> tuple[str, str | None]:
+# The critical expectations that failed since a run started, for its status.
+FAILED_CRITICAL_EXPECTATIONS = f"""
+select table_name, coalesce(description, expectation), max(unexpected_count)
+from {DQ_RESULTS}
+where run_at >= %s and severity = 'critical' and not success
+group by 1, 2
+order by 1, 2
+"""
+
+
+def failed_critical_expectations(conninfo: str, since: datetime) -> list[str]:
+    """`table: expectation (n rows)` for each critical expectation that failed
+    since `since`: what a blocked run's status names besides its tasks."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(FAILED_CRITICAL_EXPECTATIONS, (since,)).fetchall()
+    return [f"{table}: {what}" + (f" ({count} rows)" if count else "") for table, what, count in rows]
+
+
+def outcome(
+    task_states: dict[str, str | None], publish_task_id: str, failed_expectations: list[str] = ()
+) -> tuple[str, str | None]:
     """(status, reason) of a transform run from its task states: published only
     when the publish task succeeded; otherwise the reason names the tasks that
-    did not succeed."""
+    did not succeed and the critical expectations that failed."""
     if task_states.get(publish_task_id) == "success":
         return "published", None
     not_succeeded = [f"{task_id} {state or 'not run'}" for task_id, state in task_states.items() if state != "success"]
+    expectations = f"; failed: {'; '.join(failed_expectations)}" if failed_expectations else ""
     return "blocked", (
-        f"critical contracts failed ({', '.join(not_succeeded)}); the marts of the last published run are still served"
+        f"critical contracts failed ({', '.join(not_succeeded)}){expectations}; "
+        "the marts of the last published run are still served"
     )
 
 

@@ -34,6 +34,7 @@ from shrinkwatch.contracts import (
     STOCK_STATUSES,
     TASK_TYPES,
 )
+from shrinkwatch.extract.warehouse import DQ_RESULTS
 from shrinkwatch.publish import SHADOW_SCHEMAS
 from shrinkwatch.runtime import EXPECTATIONS_DIR
 
@@ -48,7 +49,7 @@ MARTS_CHECKPOINT = "marts"
 # the marts checkpoint reads the shadow build, before it is published
 SHADOW_MARTS = SHADOW_SCHEMAS["marts"]
 RESULT_FORMAT = {"result_format": "SUMMARY"}
-RESULTS_TABLE = "ops.dq_results"
+RESULTS_TABLE = DQ_RESULTS
 SAMPLE_SIZE = 10
 
 # A GTIN as the masters and MES keep it: GTIN-13 or GTIN-14. The check digit

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psycopg
 
+from shrinkwatch.extract.warehouse import QUARANTINE_VIEW
+
 LEDGER_TOTALS = """
 select system,
        count(*) filter (where status = 'loaded')             as loads,
@@ -33,6 +35,14 @@ select run_id, started_at, finished_at, status, reason
 from ops.publish_runs
 order by finished_at desc
 limit 1
+"""
+
+# Open quarantined rows per severity: open critical ones block the publish.
+OPEN_QUARANTINE = f"""
+select severity, count(*)
+from {QUARANTINE_VIEW}
+where resolved_at is null
+group by severity
 """
 
 RELATION_COUNTS = """
@@ -61,10 +71,17 @@ def collect(conninfo: str, schemas: tuple[str, ...] = ("raw", "quarantine", "sta
             count = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
             relations.setdefault(schema, {})[table] = count
         unconserved = conn.execute("select count(*) from ops.load_conservation").fetchone()[0]
+        open_quarantine = {"critical": 0, "warning": 0} | dict(conn.execute(OPEN_QUARANTINE).fetchall())
         cur = conn.execute(LAST_PUBLISH_RUN)
         row = cur.fetchone()
         publish = {c.name: _jsonable(v) for c, v in zip(cur.description, row, strict=True)} if row else None
-    return {"ledger": ledger, "relations": relations, "unconserved_loads": unconserved, "publish": publish}
+    return {
+        "ledger": ledger,
+        "relations": relations,
+        "unconserved_loads": unconserved,
+        "open_quarantine": open_quarantine,
+        "publish": publish,
+    }
 
 
 def write(summary: dict, path: Path) -> Path:
@@ -84,6 +101,11 @@ def format_text(summary: dict) -> str:
         )
     verdict = "holds" if summary["unconserved_loads"] == 0 else f"BROKEN in {summary['unconserved_loads']} loads"
     lines.append(f"  row conservation (read = loaded + quarantined): {verdict}")
+    open_rows = summary["open_quarantine"]
+    lines.append(
+        f"  open quarantined rows: {open_rows['critical']} critical (block the publish), {open_rows['warning']} warning"
+        + ("; see `shrinkwatch quarantine list --open`" if open_rows["critical"] or open_rows["warning"] else "")
+    )
     publish = summary.get("publish")
     if publish is None:
         lines.append("Marts: no transform run recorded yet (ops.publish_runs)")

@@ -92,13 +92,14 @@ class Runtime:
         }
         return {k: os.environ.get(k) or v for k, v in derived.items()}
 
-    def run(self, args: list[str], env: dict[str, str], *, capture: bool = False) -> subprocess.CompletedProcess:
+    def run(self, args: list[str], env: dict[str, str], *, capture: bool = False,
+            check: bool = True) -> subprocess.CompletedProcess:
         """Run one of the venv's commands (airflow, dbt) with the runtime's environment."""
         command = [str(BIN_DIR / args[0]), *args[1:]]
         return subprocess.run(
             command,
             env={**os.environ, **env, "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"},
-            check=True,
+            check=check,
             text=True,
             capture_output=capture,
         )

@@ -400,8 +400,13 @@ def _stage_and_merge(
     if table.strategy == "file":
         if file_scope is None:
             raise ValueError(f"{table.name}: a file load needs its FileScope")
-        inserted, deleted = load.replace_file_rows(file_scope)
-        resolved = load.resolve_quarantined(supersedes_loads, base.file_name)
+        if load.rows_staged or not load.rows_quarantined:
+            inserted, deleted = load.replace_file_rows(file_scope)
+            resolved = load.resolve_quarantined(supersedes_loads, base.file_name)
+        else:
+            # A re-export that lost its header or every row must not wipe the
+            # day's good export: its rows wait in quarantine, the old ones stay.
+            notes.append("no valid row, so the rows of the day's earlier exports were kept")
     elif table.strategy == "replace":
         if load.rows_staged:
             inserted, deleted = load.replace_all_rows()

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
 PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
+DQ_RESULTS = f"{OPS_SCHEMA}.dq_results"
 PUBLISH_STATUSES = ("published", "blocked")
 
 _LEDGER_DDL = f"""
@@ -70,7 +71,7 @@ create index if not exists load_ledger__table on {LEDGER} (system, table_name, s
 create index if not exists load_ledger__checksum on {LEDGER} (file_checksum);
 -- One row per expectation per GX checkpoint run (shrinkwatch.quality.record_results):
 -- the history a BI tool charts data quality from.
-create table if not exists {OPS_SCHEMA}.dq_results (
+create table if not exists {DQ_RESULTS} (
     run_id text not null,
     run_at timestamptz not null,
     checkpoint text not null,
@@ -86,7 +87,7 @@ create table if not exists {OPS_SCHEMA}.dq_results (
     unexpected_count bigint,
     element_count bigint
 );
-create index if not exists dq_results__run_at on {OPS_SCHEMA}.dq_results (run_at);
+create index if not exists dq_results__run_at on {DQ_RESULTS} (run_at);
 -- Every row read is either loaded or quarantined: this view must stay empty.
 create or replace view {OPS_SCHEMA}.load_conservation as
 select * from {LEDGER}
