@@ -84,7 +84,7 @@ def _deliver_bad_input(settings: Settings) -> dict:
         mes.execute(f"insert into mes_consumptions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                     list(row.values()))
     plant = json.loads((settings.demo_dir / "plant.json").read_text())
-    export = next(f for f in plant["wms_files"] if f["entity"] == "task" and f["role"] == "export")
+    export = next(f for f in plant["wms_files"] if f["entity"] == "task" and f["role"] == "export" and f["rows"])
     with (settings.wms_landing_dir / export["file"]).open(encoding=export["encoding"], newline="") as handle:
         rows = list(csv.DictReader(handle))
     re_export = settings.wms_landing_dir / f"wms_task_{export['file_date'].replace('-', '')}_9.csv"

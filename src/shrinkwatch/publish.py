@@ -91,7 +91,9 @@ def swap_in_shadow(conninfo: str) -> None:
 
 # The critical expectations that failed since a run started, for its status.
 FAILED_CRITICAL_EXPECTATIONS = f"""
-select table_name, coalesce(description, expectation), max(unexpected_count)
+select table_name, coalesce(description, expectation),
+       -- a SQL expectation observes its offending rows' count, the others count them
+       max(coalesce(unexpected_count::text, observed_value))
 from {DQ_RESULTS}
 where run_at >= %s and severity = 'critical' and not success
 group by 1, 2
