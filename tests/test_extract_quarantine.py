@@ -76,15 +76,32 @@ def test_erp_row_is_resolved_when_its_corrected_version_loads(warehouse, erp):
     assert states(conninfo, "erp_material_doc") == [
         (first.load_id, ref2, "value_set:bwart", "critical", f"loaded by load {second.load_id}", True),
         (first.load_id, ref3, "value_set:shkzg", "critical", None, True),
-        # still wrong: quarantined again by this load, and never resolved by the load that wrote it
-        (second.load_id, ref3, "value_set:shkzg", "critical", None, True),
+        # still wrong: read again, it repeats the open row instead of opening another
+        (second.load_id, ref3, "value_set:shkzg", "critical", f"repeat of load {first.load_id}", True),
     ]
+    assert "1 quarantined rows repeat earlier quarantined ones" in second.message
     assert query(conninfo, "select bwart from raw.erp_material_doc where mblnr = '4900000002'") == [("261",)]
 
     # a later load that merges the key again does not touch an already resolved row
     (third,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
     assert third.message is None or "resolved" not in third.message
     assert states(conninfo, "erp_material_doc")[0][4] == f"loaded by load {second.load_id}"
+
+
+def test_a_released_erp_row_stays_released_when_the_lookback_reads_it_again(warehouse, erp):
+    conninfo = warehouse.conninfo()
+    insert_erp(erp, "erp_material_doc", [doc("4900000002", "2026-04-10", "09:00:00") | {"bwart": "999"}])
+    (first,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    with psycopg.connect(conninfo) as conn:
+        assert quarantine.release(conn, "erp_material_doc", first.load_id, released_by="qa.lead",
+                                  note="cancelled in ERP, never re-posted") == 1
+    (second,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    assert second.rows_quarantined == 1  # still read, still counted
+    assert [s[4] for s in states(conninfo, "erp_material_doc")] == [
+        "released by qa.lead: cancelled in ERP, never re-posted",
+    ] * 2
+    with psycopg.connect(conninfo) as conn:
+        assert quarantine.open_rows(conn) == []
 
 
 def test_wms_file_is_resolved_by_a_corrected_export_of_the_same_day(warehouse, landing):

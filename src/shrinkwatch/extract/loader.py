@@ -14,7 +14,8 @@ quarantine rows of earlier loads that it makes good: for a keyed table
 source corrected the record); for a WMS file those of the loads of earlier
 exports of the same day that it replaces (`supersedes_loads`, found by the WMS
 extractor in the ledger); for a configuration file (replace) every open row of
-the table, once its valid rows replaced the table.
+the table, once its valid rows replaced the table. A row re-read exactly as
+an earlier open or released one is settled as its repeat (`settle_repeats`).
 
 One load is one transaction: its ledger row, raw changes and quarantine rows
 commit together. A failed load leaves a `failed` ledger row, written in its
@@ -227,6 +228,35 @@ class _Load:
         self.rows_quarantined += quarantined
         return 0, quarantined
 
+    def settle_repeats(self) -> int:
+        """A row re-read exactly as it was quarantined before (ERP and MES
+        re-read a lookback window) is not a new finding: it takes the earlier
+        row's place as `repeat of load N` while that row is open, and stays
+        released when a reviewer released it. So one bad record is one open
+        row, and a release outlives the lookback. Returns the rows settled."""
+        if not self.rows_quarantined:
+            return 0
+        quarantine = quarantine_table(self.table.name)
+        return self.conn.execute(
+            f"""update {quarantine} q
+                set resolved_at = now(),
+                    resolution = case when earlier.resolved_at is null
+                                      then 'repeat of load ' || earlier.load_id
+                                      else earlier.resolution end
+                from (
+                    select distinct on (source_ref, rule, raw_record) source_ref, rule, raw_record,
+                           load_id, resolved_at, resolution
+                    from {quarantine}
+                    where load_id < %(load)s
+                      and (resolved_at is null or resolution like 'released by %%')
+                    order by source_ref, rule, raw_record, load_id
+                ) as earlier
+                where q.load_id = %(load)s and q.resolved_at is null
+                  and q.source_ref = earlier.source_ref and q.rule = earlier.rule
+                  and q.raw_record = earlier.raw_record""",
+            {"load": self.load_id},
+        ).rowcount
+
     def resolve_quarantined(self, supersedes_loads: Sequence[int], file_name: str | None) -> int:
         """Resolve the open quarantine rows of earlier loads that this load
         makes good (see the module docstring); returns how many."""
@@ -396,6 +426,8 @@ def _stage_and_merge(
     merged = load.rows_staged - superseded - duplicates
     inserted = updated = deleted = 0
     notes = list(reader_notes)
+    if repeats := load.settle_repeats():
+        notes.append(f"{repeats} quarantined rows repeat earlier quarantined ones")
     resolved = 0
     if table.strategy == "file":
         if file_scope is None:
