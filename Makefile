@@ -15,8 +15,10 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 demo: .venv/.synced
 	.venv/bin/shrinkwatch demo
 
+# Two workers, one per core: the pipeline module (collected first, see
+# tests/conftest.py) on one, every other module on the other.
 test: .venv/.synced test-tools
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # Speed and memory of the extractors on a generated plant: prints figures.
 bench: .venv/.synced

@@ -46,3 +46,10 @@ def warehouse(pg_server: PgTarget) -> PgTarget:
     ensure_database(pg_server, dbname)
     yield pg_server.with_db(dbname)
     drop_database(pg_server, dbname)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The DAG runs (`airflow` mark) are most of the suite's time: collect them
+    first, so that under `make test` (`-n 2 --dist loadfile
+    --no-loadscope-reorder`) one worker runs them while the other runs the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("airflow") is None)
