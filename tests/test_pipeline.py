@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -63,8 +64,10 @@ BAD_ERP_DOCS = {"4999999001": "value_set:bwart", "4999999002": "not_future:budat
 def _deliver_bad_input(settings: Settings) -> dict:
     """A bad day at the plant: ERP posts a movement type nobody knows (critical)
     and one dated next week (warning), MES reports a barcode whose GTIN check
-    digit is wrong (warning), and the WMS re-exports a day's tasks without the
-    quantity column (critical). Returns what each should be quarantined as."""
+    digit is wrong (warning), and the WMS re-exports three days' tasks: one
+    without the quantity column, one with a non-numeric quantity, one in an
+    encoding nothing decodes (all critical). Returns (rule, severity) → rows
+    for each table."""
     now = datetime.now(UTC)
     with sqlite3.connect(settings.demo_dir / "erp.sqlite") as erp:
         cursor = erp.execute("select * from erp_material_doc where bwart = '261' order by cpudt desc limit 1")
@@ -83,19 +86,31 @@ def _deliver_bad_input(settings: Settings) -> dict:
                         "consumed_at": epoch_ms, "updated_at": epoch_ms}
         mes.execute(f"insert into mes_consumptions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                     list(row.values()))
+    # the WMS re-exports three days' tasks, each broken in its own way; a
+    # re-export with no valid row replaces nothing
     plant = json.loads((settings.demo_dir / "plant.json").read_text())
-    export = next(f for f in plant["wms_files"] if f["entity"] == "task" and f["role"] == "export" and f["rows"])
-    with (settings.wms_landing_dir / export["file"]).open(encoding=export["encoding"], newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    re_export = settings.wms_landing_dir / f"wms_task_{export['file_date'].replace('-', '')}_9.csv"
-    with re_export.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[c for c in rows[0] if c != "qty"], extrasaction="ignore")
+    exports = [f for f in plant["wms_files"] if f["entity"] == "task" and f["role"] == "export" and f["rows"]]
+    broken = {}
+    for export, defect in zip(exports, ("missing_column", "type:numeric", "encoding"), strict=False):
+        with (settings.wms_landing_dir / export["file"]).open(encoding=export["encoding"], newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        columns = [c for c in rows[0] if c != "qty"] if defect == "missing_column" else list(rows[0])
+        if defect == "type:numeric":
+            rows = [row | {"qty": "two"} for row in rows]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+        data = text.getvalue().encode("utf-8")
+        if defect == "encoding":  # a byte neither UTF-8 nor GB18030 decodes, on every line
+            data = data.replace(b"\r\n", b"\xff\r\n")
+        (settings.wms_landing_dir / f"wms_task_{export['file_date'].replace('-', '')}_9.csv").write_bytes(data)
+        broken[(defect, "critical")] = len(rows)
+    assert len(broken) == 3, "the small plant has three days of task exports"
     return {
         "erp_material_doc": {("value_set:bwart", "critical"): 1, ("not_future:budat", "warning"): 1},
         "mes_consumptions": {("gs1_check_digit", "warning"): 1},
-        "wms_task": {("missing_column", "critical"): len(rows)},
+        "wms_task": broken,
     }
 
 
@@ -282,7 +297,7 @@ def test_bad_input_is_quarantined_with_its_rule_and_severity_and_nothing_is_lost
         (f"mblnr={mblnr}", rule) for mblnr, rule in BAD_ERP_DOCS.items()
     ]
     assert _query(warehouse, "select count(*) from ops.load_conservation") == [(0,)]
-    # the re-export without a quantity column replaced nothing: the day's tasks are still in raw
+    # the broken re-exports replaced nothing: the days' tasks are still in raw
     assert pipeline_runs["after_blocked"]["raw.wms_task"] == pipeline_runs["after_second"]["raw.wms_task"]
 
 
