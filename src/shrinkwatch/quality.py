@@ -24,10 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-# one declaration of each value set: the extractors quarantine by the same ones
+# one declaration of each value set and key format: the extractors quarantine by the same ones
 from shrinkwatch.contracts import (
+    AUFNR_FORMAT,
+    CHARG_FORMAT,
     DEBIT_CREDIT,
     ERP_UNITS,
+    MATNR_FORMAT,
     MES_UNITS,
     MOVEMENT_TYPES,
     ORDER_STATUSES,
@@ -55,7 +58,20 @@ SAMPLE_SIZE = 10
 # A GTIN as the masters and MES keep it: GTIN-13 or GTIN-14. The check digit
 # itself is verified where the barcode is parsed (raw.gs1_barcodes.is_valid).
 GTIN = r"^\d{13,14}$"
-MATERIAL_NUMBER = r"^\d{18}$"
+
+
+def _anchored(rule) -> str:
+    """The regex of a contract format rule (matched whole at extraction) for
+    GX's `~` match, which finds a pattern anywhere."""
+    (pattern,) = rule.allowed
+    return f"^(?:{pattern})$"
+
+
+# The ERP key formats, as contracts.py declares them for the extractors
+MATERIAL_NUMBER = _anchored(MATNR_FORMAT)
+ERP_BATCH = _anchored(CHARG_FORMAT)
+ERP_PRODUCTION_ORDER = _anchored(AUFNR_FORMAT)
+# MES keeps production orders without the ERP's leading zeros
 PRODUCTION_ORDER = r"^\d{7,12}$"
 # Sane time window: nothing before the plant's systems went live, nothing in the
 # future (a posting "tomorrow" is a clock or keying error, not an event).
@@ -240,6 +256,8 @@ SUITES: tuple[Suite, ...] = (
     ), (
         *_not_null("material_number", "batch_number"),
         _unique("material_number", "batch_number"),
+        _regex("material_number", MATERIAL_NUMBER),
+        _regex("batch_number", ERP_BATCH),
         _material_in_master(severity="warning"),
         _in_time_window("created_at", severity="warning"),
     )),
@@ -261,8 +279,8 @@ SUITES: tuple[Suite, ...] = (
         _regex("material_number", MATERIAL_NUMBER),
         _material_in_master(),
         _in_time_window("entered_at", "posted_on"),
-        _regex("production_order_number", r"^\d{12}$", "warning"),
-        _regex("batch_number", r"^[A-Za-z0-9]+$", "warning"),
+        _regex("production_order_number", ERP_PRODUCTION_ORDER),
+        _regex("batch_number", ERP_BATCH),
     )),
     Suite("stg_erp__phys_inv_items", "staging", (
         "phys_inv_doc_number:TEXT phys_inv_doc_line:INTEGER material_number:TEXT batch_number:TEXT "
