@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -158,9 +159,10 @@ def airflow(args) -> None:
     from shrinkwatch.runtime import Runtime
 
     runtime = Runtime(Settings.from_env())
-    warehouse = runtime.start_warehouse()
-    env = runtime.airflow_env(warehouse, Settings.from_env().mes_base_url or "http://127.0.0.1:8000")
-    sys.exit(runtime.run(["airflow", *args], env).returncode)
+    with runtime.warehouse_session() as warehouse:
+        env = runtime.airflow_env(warehouse, Settings.from_env().mes_base_url or "http://127.0.0.1:8000")
+        returncode = runtime.run(["airflow", *args], env, check=False).returncode
+    sys.exit(returncode)
 
 
 @main.group()
@@ -176,8 +178,8 @@ def gx_build() -> None:
     from shrinkwatch import quality
     from shrinkwatch.runtime import Runtime
 
-    warehouse = Runtime(Settings.from_env()).start_warehouse()
-    quality.build_context(quality.gx_dsn(warehouse))
+    with Runtime(Settings.from_env()).warehouse_session() as warehouse:
+        quality.build_context(quality.gx_dsn(warehouse))
     click.echo(f"wrote {quality.EXPECTATIONS_DIR / 'gx'}")
 
 
@@ -196,11 +198,13 @@ def evaluate(ground_truth, slack_days) -> None:
     from shrinkwatch.runtime import Runtime
 
     settings = Settings.from_env()
-    conninfo = Runtime(settings).start_warehouse().conninfo()
-    try:
-        cases = evaluation.read_cases(conninfo)
-    except psycopg.errors.UndefinedTable:
-        raise click.ClickException("marts.fct_case does not exist yet: run the pipeline first (make demo)") from None
+    with Runtime(settings).warehouse_session() as warehouse:
+        try:
+            cases = evaluation.read_cases(warehouse.conninfo())
+        except psycopg.errors.UndefinedTable:
+            raise click.ClickException(
+                "marts.fct_case does not exist yet: run the pipeline first (make demo)"
+            ) from None
     incidents = evaluation.read_ground_truth(ground_truth or settings.demo_dir / "ground_truth.csv")
     click.echo(evaluation.format_table(evaluation.score(cases, incidents, timedelta(days=slack_days))))
 
@@ -212,9 +216,10 @@ def dbt(args) -> None:
     from shrinkwatch.runtime import DBT_PROJECT_DIR, Runtime
 
     runtime = Runtime(Settings.from_env())
-    env = runtime.dbt_env(runtime.start_warehouse())
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    sys.exit(runtime.run(["dbt", *args, *project], env).returncode)
+    with runtime.warehouse_session() as warehouse:
+        returncode = runtime.run(["dbt", *args, *project], runtime.dbt_env(warehouse), check=False).returncode
+    sys.exit(returncode)
 
 
 @main.command()
@@ -223,7 +228,8 @@ def report() -> None:
     from shrinkwatch import report as run_report
     from shrinkwatch.runtime import Runtime
 
-    summary = run_report.collect(Runtime(Settings.from_env()).start_warehouse().conninfo())
+    with Runtime(Settings.from_env()).warehouse_session() as warehouse:
+        summary = run_report.collect(warehouse.conninfo())
     click.echo(run_report.format_text(summary))
 
 
@@ -232,10 +238,15 @@ def quarantine() -> None:
     """Rows the extractors quarantined (ops.quarantine): list them, release them by hand."""
 
 
-def _warehouse_conninfo() -> str:
+@contextmanager
+def _warehouse_connection():
+    """A connection to the warehouse for one command (committed on success)."""
+    import psycopg
+
     from shrinkwatch.runtime import Runtime
 
-    return Runtime(Settings.from_env()).start_warehouse().conninfo()
+    with Runtime(Settings.from_env()).warehouse_session() as warehouse, psycopg.connect(warehouse.conninfo()) as conn:
+        yield conn
 
 
 @quarantine.command("list")
@@ -248,7 +259,7 @@ def quarantine_list(open_only, critical_only) -> None:
     from shrinkwatch.extract import quarantine as q
 
     try:
-        with psycopg.connect(_warehouse_conninfo()) as conn:
+        with _warehouse_connection() as conn:
             groups = q.summary(conn, open_only=open_only, critical_only=critical_only)
     except psycopg.errors.UndefinedTable:
         raise click.ClickException("ops.quarantine does not exist yet: run an extract first") from None
@@ -268,11 +279,9 @@ def quarantine_list(open_only, critical_only) -> None:
 @click.option("--note", required=True, help="Why, e.g. 'file will not be re-delivered' (recorded).")
 def quarantine_release(table, load_id, rule, released_by, note) -> None:
     """Resolve by hand the open quarantined rows of TABLE from one load."""
-    import psycopg
-
     from shrinkwatch.extract import quarantine as q
 
-    with psycopg.connect(_warehouse_conninfo()) as conn:
+    with _warehouse_connection() as conn:
         try:
             released = q.release(conn, table, load_id, rule, released_by=released_by, note=note)
         except ValueError as error:

@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,17 @@ class Runtime:
     def stop_warehouse(self) -> None:
         if self.embedded:
             self.embedded.stop()
+
+    @contextmanager
+    def warehouse_session(self) -> Iterator[PgTarget]:
+        """The warehouse for one command: an embedded server this starts is
+        stopped again afterwards; one already running (`make db-start`) stays."""
+        was_running = self.embedded is None or self.embedded.pid() is not None
+        try:
+            yield self.start_warehouse()
+        finally:
+            if not was_running:
+                self.stop_warehouse()
 
     def dbt_env(self, warehouse: PgTarget) -> dict[str, str]:
         """The variables `dbt_project/profiles.yml` reads (the dbt CLI outside Airflow)."""
