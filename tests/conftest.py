@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
+from shrinkwatch.contracts import ERP_TABLES
 from shrinkwatch.postgres import EmbeddedPostgres, PgTarget, drop_database, ensure_database
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -46,6 +48,24 @@ def warehouse(pg_server: PgTarget) -> PgTarget:
     ensure_database(pg_server, dbname)
     yield pg_server.with_db(dbname)
     drop_database(pg_server, dbname)
+
+
+@pytest.fixture
+def erp_source(tmp_path: Path) -> Path:
+    """An ERP database (SQLite) with every contract table, empty."""
+    db = tmp_path / "erp.sqlite"
+    with sqlite3.connect(db) as conn:
+        for table in ERP_TABLES:
+            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
+    return db
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    """An empty WMS landing directory."""
+    directory = tmp_path / "wms_landing"
+    directory.mkdir()
+    return directory
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shrinkwatch.contracts import BY_NAME, CRITICAL_RULES, ERP_TABLES, MES_TABLES, TABLES, WARNING_RULES, rule_severity
+from shrinkwatch.contracts import BY_NAME, CRITICAL_RULES, MES_TABLES, TABLES, WARNING_RULES, rule_severity
 from shrinkwatch.demo import gs1
 from shrinkwatch.demo.mes_server import MesServer
 from shrinkwatch.extract.erp import extract_erp
@@ -78,12 +78,9 @@ def test_every_rule_names_a_contract_column():
             assert rule.column in table.column_names, (table.name, rule)
 
 
-def test_erp_unknown_movement_type_and_future_posting_are_quarantined(warehouse, tmp_path: Path):
+def test_erp_unknown_movement_type_and_future_posting_are_quarantined(warehouse, erp_source: Path):
     conninfo = warehouse.conninfo()
-    erp = tmp_path / "erp.sqlite"
-    with sqlite3.connect(erp) as conn:
-        for table in ERP_TABLES:
-            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
+    erp = erp_source
     next_week = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
     insert_erp(erp, "erp_material_doc", [
         doc("4900000001", "2026-04-10", "08:00:00"),

@@ -36,11 +36,8 @@ def insert(db: Path, table: str, rows: list[dict]) -> None:
 
 
 @pytest.fixture
-def erp_db(tmp_path: Path) -> Path:
-    db = tmp_path / "erp.sqlite"
-    with sqlite3.connect(db) as conn:
-        for table in ERP_TABLES:
-            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
+def erp_db(erp_source: Path) -> Path:
+    db = erp_source
     insert(db, "erp_material", [
         {"matnr": "000000000010001234", "maktx": "不锈钢螺栓", "meins": "KG", "std_price": "3.25",
          "changed_at": "2026-04-01 08:00:00"},

@@ -4,14 +4,12 @@ by hand, and `ops.quarantine` shows them all (real PostgreSQL)."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import psycopg
 import pytest
 from click.testing import CliRunner
 
 from shrinkwatch.cli import main
-from shrinkwatch.contracts import ERP_TABLES
 from shrinkwatch.extract import quarantine
 from shrinkwatch.extract.erp import extract_erp
 from shrinkwatch.extract.ledger import unconserved_loads
@@ -41,35 +39,19 @@ def states(conninfo: str, table: str) -> list[tuple]:
     )
 
 
-@pytest.fixture
-def erp(tmp_path: Path) -> Path:
-    db = tmp_path / "erp.sqlite"
-    with sqlite3.connect(db) as conn:
-        for table in ERP_TABLES:
-            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
-    return db
-
-
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    directory = tmp_path / "wms_landing"
-    directory.mkdir()
-    return directory
-
-
-def test_erp_row_is_resolved_when_its_corrected_version_loads(warehouse, erp):
+def test_erp_row_is_resolved_when_its_corrected_version_loads(warehouse, erp_source):
     conninfo = warehouse.conninfo()
-    insert_erp(erp, "erp_material_doc", [
+    insert_erp(erp_source, "erp_material_doc", [
         doc("4900000001", "2026-04-10", "08:00:00"),
         doc("4900000002", "2026-04-10", "09:00:00") | {"bwart": "999"},
         doc("4900000003", "2026-04-10", "10:00:00") | {"shkzg": "X"},
     ])
-    (first,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    (first,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
     assert first.rows_quarantined == 2
-    with sqlite3.connect(erp) as conn:  # the source corrects one document, not the other
+    with sqlite3.connect(erp_source) as conn:  # the source corrects one document, not the other
         conn.execute("update erp_material_doc set bwart = '261' where mblnr = '4900000002'")
 
-    (second,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    (second,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
     assert (second.rows_read, second.rows_loaded, second.rows_quarantined) == (3, 2, 1)
     assert "1 quarantined rows of earlier loads resolved" in second.message
     ref2, ref3 = "mblnr=4900000002/mjahr=2026/zeile=1", "mblnr=4900000003/mjahr=2026/zeile=1"
@@ -83,19 +65,19 @@ def test_erp_row_is_resolved_when_its_corrected_version_loads(warehouse, erp):
     assert query(conninfo, "select bwart from raw.erp_material_doc where mblnr = '4900000002'") == [("261",)]
 
     # a later load that merges the key again does not touch an already resolved row
-    (third,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    (third,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
     assert third.message is None or "resolved" not in third.message
     assert states(conninfo, "erp_material_doc")[0][4] == f"loaded by load {second.load_id}"
 
 
-def test_a_released_erp_row_stays_released_when_the_lookback_reads_it_again(warehouse, erp):
+def test_a_released_erp_row_stays_released_when_the_lookback_reads_it_again(warehouse, erp_source):
     conninfo = warehouse.conninfo()
-    insert_erp(erp, "erp_material_doc", [doc("4900000002", "2026-04-10", "09:00:00") | {"bwart": "999"}])
-    (first,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    insert_erp(erp_source, "erp_material_doc", [doc("4900000002", "2026-04-10", "09:00:00") | {"bwart": "999"}])
+    (first,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
     with psycopg.connect(conninfo) as conn:
         assert quarantine.release(conn, "erp_material_doc", first.load_id, released_by="qa.lead",
                                   note="cancelled in ERP, never re-posted") == 1
-    (second,) = extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    (second,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
     assert second.rows_quarantined == 1  # still read, still counted
     assert [s[4] for s in states(conninfo, "erp_material_doc")] == [
         "released by qa.lead: cancelled in ERP, never re-posted",
@@ -166,10 +148,10 @@ def test_a_replaced_location_map_resolves_the_earlier_rows(warehouse, tmp_path):
     ]
 
 
-def test_ops_quarantine_lists_every_table_with_system_and_severity(warehouse, erp, landing, tmp_path):
+def test_ops_quarantine_lists_every_table_with_system_and_severity(warehouse, erp_source, landing, tmp_path):
     conninfo = warehouse.conninfo()
-    insert_erp(erp, "erp_material_doc", [doc("4900000001", "2026-04-10", "08:00:00") | {"matnr": "1"}])
-    extract_erp(conninfo, f"sqlite:///{erp}", tables=["erp_material_doc"])
+    insert_erp(erp_source, "erp_material_doc", [doc("4900000001", "2026-04-10", "08:00:00") | {"matnr": "1"}])
+    extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
     write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T1"), task("T1")])
     extract_wms(conninfo, landing)
     load_location_map(conninfo, write_map(tmp_path / "location_map.csv", [ZONE_ROW, "1000,0003,WH01"]))

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.wms import extract_wms
@@ -34,13 +33,6 @@ def write(landing: Path, name: str, header: str, lines: list[str], encoding="utf
     path = landing / name
     path.write_bytes("\r\n".join([header, *lines, ""]).encode(encoding))
     return path
-
-
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    directory = tmp_path / "wms_landing"
-    directory.mkdir()
-    return directory
 
 
 def query(conninfo: str, sql: str) -> list[tuple]:
