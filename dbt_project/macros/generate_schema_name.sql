@@ -4,8 +4,8 @@
     the target schema from its connection, so it must not leak into names.
 
     The var `shadow_schemas` ({published: shadow}) redirects a schema: the
-    transform DAG builds intermediate and marts into shadow schemas and swaps
-    them in only once their critical contracts pass (shrinkwatch/publish.py).
+    transform DAG builds the marts into `marts__shadow` and swaps it in only
+    once their critical contracts pass (shrinkwatch/publish.py).
 -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
