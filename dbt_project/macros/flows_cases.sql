@@ -1,7 +1,7 @@
 {#-
     Shared pieces of the FLOWS case models (models/intermediate/cases/
-    int_cases__*.sql): the case id, the urgency score and the column list of
-    the case interface.
+    int_cases__*.sql): the case id, the urgency score, the column list of
+    the case interface and the aggregates of their evidence.
 -#}
 
 {#- Deterministic case id: md5 of the case type and the case's natural keys
@@ -51,4 +51,21 @@ jsonb_agg(
     jsonb_build_object('system', source_system, 'table', source_table, 'key', source_key)
     order by occurred_at, movement_id
 )
+{%- endmacro %}
+
+{#- The ERP postings of one order × material totalled, with their evidence:
+    the select list of a query over fct_movement rows grouped by werks,
+    order_no, material (the latest poster is the user). -#}
+{% macro order_posting_totals() -%}
+        werks,
+        order_no,
+        material,
+        min(location) as location,
+        min(batch) as batch,
+        (array_agg(user_id order by occurred_at desc, movement_id desc))[1] as user_id,
+        sum(quantity_base) as posted_quantity,
+        bool_and(is_unit_resolved) as is_unit_resolved,
+        min(occurred_at) as first_posted_at,
+        max(occurred_at) as last_posted_at,
+        {{ movement_sources() }} as sources
 {%- endmacro %}

@@ -37,17 +37,7 @@ as_of as (
 erp_scrap as (
 
     select
-        werks,
-        order_no,
-        material,
-        min(location) as location,
-        min(batch) as batch,
-        (array_agg(user_id order by occurred_at desc, movement_id desc))[1] as user_id,
-        sum(quantity_base) as posted_quantity,
-        bool_and(is_unit_resolved) as is_unit_resolved,
-        min(occurred_at) as first_posted_at,
-        max(occurred_at) as last_posted_at,
-        {{ movement_sources() }} as sources
+        {{ order_posting_totals() }}
     from movements
     where source_system = 'erp' and movement_type = '551'
     group by werks, order_no, material
