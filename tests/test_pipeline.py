@@ -29,6 +29,7 @@ from shrinkwatch.demo import gs1
 from shrinkwatch.pipeline import EXTRACT_DAGS, TRANSFORM_DAG, run_pipeline
 from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget
 from shrinkwatch.settings import Settings
+from test_extract_erp import insert as insert_rows
 
 # the shared fixture runs the pipeline twice (a few minutes) inside the first test
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(2400)]
@@ -61,6 +62,12 @@ WRONG_CHECK_DIGIT = GOOD_GTIN[:-1] + str((int(GOOD_GTIN[-1]) + 1) % 10)
 BAD_ERP_DOCS = {"4999999001": "value_set:bwart", "4999999002": "not_future:budat"}
 
 
+def _first_row(db: Path, query: str) -> dict:
+    with sqlite3.connect(db) as conn:
+        cursor = conn.execute(query)
+        return dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
+
+
 def _deliver_bad_input(settings: Settings) -> dict:
     """A bad day at the plant: ERP posts a movement type nobody knows (critical)
     and one dated next week (warning), MES reports a barcode whose GTIN check
@@ -69,23 +76,19 @@ def _deliver_bad_input(settings: Settings) -> dict:
     encoding nothing decodes (all critical). Returns (rule, severity) → rows
     for each table."""
     now = datetime.now(UTC)
-    with sqlite3.connect(settings.demo_dir / "erp.sqlite") as erp:
-        cursor = erp.execute("select * from erp_material_doc where bwart = '261' order by cpudt desc limit 1")
-        latest = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
-        today = {"cpudt": now.date().isoformat(), "cputm": "00:00:01", "budat": now.date().isoformat(), "zeile": 1}
-        unknown = latest | today | {"mblnr": "4999999001", "bwart": "999"}
-        next_week = latest | today | {"mblnr": "4999999002", "budat": (now + timedelta(days=7)).date().isoformat()}
-        for row in (unknown, next_week):
-            erp.execute(f"insert into erp_material_doc ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                        list(row.values()))
-    with sqlite3.connect(settings.demo_dir / "mes.sqlite") as mes:
-        cursor = mes.execute("select * from mes_consumptions order by updated_at desc limit 1")
-        latest = dict(zip([c[0] for c in cursor.description], cursor.fetchone(), strict=True))
-        epoch_ms = int(now.timestamp() * 1000) - 60_000
-        row = latest | {"event_id": "CON-BADGTIN", "barcode": f"(01){WRONG_CHECK_DIGIT}(10)B1",
-                        "consumed_at": epoch_ms, "updated_at": epoch_ms}
-        mes.execute(f"insert into mes_consumptions ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                    list(row.values()))
+    erp, mes = settings.demo_dir / "erp.sqlite", settings.demo_dir / "mes.sqlite"
+    issue = _first_row(erp, "select * from erp_material_doc where bwart = '261' order by cpudt desc limit 1")
+    today = {"cpudt": now.date().isoformat(), "cputm": "00:00:01", "budat": now.date().isoformat(), "zeile": 1}
+    insert_rows(erp, "erp_material_doc", [
+        issue | today | {"mblnr": "4999999001", "bwart": "999"},
+        issue | today | {"mblnr": "4999999002", "budat": (now + timedelta(days=7)).date().isoformat()},
+    ])
+    consumption = _first_row(mes, "select * from mes_consumptions order by updated_at desc limit 1")
+    epoch_ms = int(now.timestamp() * 1000) - 60_000
+    insert_rows(mes, "mes_consumptions", [consumption | {
+        "event_id": "CON-BADGTIN", "barcode": f"(01){WRONG_CHECK_DIGIT}(10)B1",
+        "consumed_at": epoch_ms, "updated_at": epoch_ms,
+    }])
     # the WMS re-exports three days' tasks, each broken in its own way; a
     # re-export with no valid row replaces nothing
     plant = json.loads((settings.demo_dir / "plant.json").read_text())
