@@ -58,21 +58,41 @@ def demo(seed, scale, days, plants, keep_warehouse) -> None:
 
     _demo_overrides(seed, scale, days, plants)
     settings = Settings.from_env()
-    run = run_pipeline(settings, keep_warehouse=keep_warehouse)
+    click.echo(f"demo plant (sources + ground truth): {settings.demo_dir}")
+    _print_run("shrinkwatch demo", settings, run_pipeline(settings, keep_warehouse=keep_warehouse), report)
+
+
+@main.command()
+@click.option("--keep-warehouse", is_flag=True, help="Leave the embedded PostgreSQL running afterwards.")
+def run(keep_warehouse) -> None:
+    """The main job on the configured sources (SHRINKWATCH_ERP_URL,
+    SHRINKWATCH_WMS_LANDING_DIR, SHRINKWATCH_MES_BASE_URL, SHRINKWATCH_LOCATION_MAP):
+    extract DAGs → dbt → GX → marts → report. Generates nothing, drops nothing."""
+    from shrinkwatch import report
+    from shrinkwatch.pipeline import run_pipeline
+
+    settings = Settings.from_env()
+    try:
+        pipeline_run = run_pipeline(settings, demo=False, keep_warehouse=keep_warehouse)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    _print_run("shrinkwatch run", settings, pipeline_run, report)
+
+
+def _print_run(title, settings, pipeline_run, report) -> None:
     click.echo("\n" + "=" * 72)
-    click.echo("shrinkwatch demo: done")
-    click.echo(report.format_text(run.summary))
-    click.echo("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.seconds.items()))
+    click.echo(f"{title}: done")
+    click.echo(report.format_text(pipeline_run.summary))
+    click.echo("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in pipeline_run.seconds.items()))
     click.echo("Outputs:")
-    click.echo(f"  demo plant (sources + ground truth): {settings.demo_dir}")
     click.echo(f"  run report:       {settings.home / 'reports' / 'run_summary.json'}")
-    click.echo(f"  GX Data Docs:     {run.summary['data_docs']}")
-    click.echo(f"  warehouse:        {run.summary['warehouse']}")
+    click.echo(f"  GX Data Docs:     {pipeline_run.summary['data_docs']}")
+    click.echo(f"  warehouse:        {pipeline_run.summary['warehouse']}")
     click.echo("  query it:         make db-start; .venv/bin/shrinkwatch db psql")
-    if run.failed_dags:
+    if pipeline_run.failed_dags:
         # the marts of the last published run are still served; say why not these
         raise click.ClickException(
-            f"DAG run(s) failed: {', '.join(run.failed_dags)}. Open critical quarantine: "
+            f"DAG run(s) failed: {', '.join(pipeline_run.failed_dags)}. Open critical quarantine: "
             "`shrinkwatch quarantine list --open --critical`; checkpoint results: ops.dq_results"
         )
 

@@ -72,8 +72,39 @@ def ensure_demo_plant(settings: Settings) -> tuple[dict, bool]:
     return plant, True
 
 
-def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, TRANSFORM_DAG),
+# What the main job on configured sources must be told: it never falls back to
+# the demo plant's paths.
+SOURCE_SETTINGS = (
+    "SHRINKWATCH_ERP_URL",
+    "SHRINKWATCH_WMS_LANDING_DIR",
+    "SHRINKWATCH_MES_BASE_URL",
+    "SHRINKWATCH_LOCATION_MAP",
+)
+
+
+def check_configured_sources(settings: Settings) -> None:
+    """Raise ValueError naming every source setting that is unset or points nowhere."""
+    from shrinkwatch.settings import env
+
+    problems = [f"{name} is not set" for name in SOURCE_SETTINGS if env(name) is None]
+    if not problems:
+        if not settings.wms_landing_dir.is_dir():
+            problems.append(f"SHRINKWATCH_WMS_LANDING_DIR={settings.wms_landing_dir} is not a directory")
+        if not settings.location_map.is_file():
+            problems.append(f"SHRINKWATCH_LOCATION_MAP={settings.location_map} is not a file")
+    if problems:
+        raise ValueError("the main job on configured sources needs every source configured: " + "; ".join(problems))
+
+
+def run_pipeline(settings: Settings, *, demo: bool = True,
+                 dags: tuple[str, ...] = (*EXTRACT_DAGS, TRANSFORM_DAG),
                  mes_fault_every: int = DEMO_MES_FAULT_EVERY, keep_warehouse: bool = False) -> PipelineRun:
+    """Run the DAGs and write the run report. `demo`: generate (or reuse) the
+    demo plant and serve its MES unless a MES is configured; otherwise the
+    sources are the configured ones (`check_configured_sources`) and nothing
+    is generated or dropped."""
+    if not demo:
+        check_configured_sources(settings)
     runtime = Runtime(settings)
     seconds: dict[str, float] = {}
     with ExitStack() as stack:
@@ -83,14 +114,15 @@ def run_pipeline(settings: Settings, *, dags: tuple[str, ...] = (*EXTRACT_DAGS, 
             stack.callback(runtime.stop_warehouse)
         seconds["warehouse"] = time.monotonic() - started
 
-        started = time.monotonic()
-        _, regenerated = ensure_demo_plant(settings)
-        if regenerated and runtime.embedded:
-            # a new plant is a new world: the embedded warehouse must not mix the
-            # previous plant's rows into it (an external warehouse is never dropped)
-            drop_database(warehouse, warehouse.dbname)
-            ensure_database(warehouse, warehouse.dbname)
-        seconds["demo_plant"] = time.monotonic() - started
+        if demo:
+            started = time.monotonic()
+            _, regenerated = ensure_demo_plant(settings)
+            if regenerated and runtime.embedded:
+                # a new plant is a new world: the embedded warehouse must not mix the
+                # previous plant's rows into it (an external warehouse is never dropped)
+                drop_database(warehouse, warehouse.dbname)
+                ensure_database(warehouse, warehouse.dbname)
+            seconds["demo_plant"] = time.monotonic() - started
 
         mes_base_url = settings.mes_base_url
         if not mes_base_url:
