@@ -25,25 +25,27 @@
 {%- endmacro %}
 
 {#-
-    Free-text spec -> its dimensions, the one part ERP, WMS and MES spell
-    comparably. Compared: the first run of numbers joined by `x`/`×`/`*`
-    ('Φ12×100mm 304不锈钢', '12x100mm SS304', '12x100 MM' -> '12x100'); when
-    there is none, the first number directly followed by `mm` ('Φ8mm 阻燃' ->
-    '8'). Numbers are compared as written (no mm/cm conversion, '12.0' stays
-    '12.0'); grade, material, colour, language and unit letters are ignored.
-    Null when the spec carries no dimension.
+    Free-text spec -> the numbers it states, the one part ERP, WMS and MES
+    spell comparably: every number, trailing zeros of a decimal dropped,
+    sorted and joined with '|' ('Φ12×100mm 304不锈钢' and '12x100mm SS304' ->
+    '100|12|304'; '40×40×6000mm 6063-T5' and '40x40 L6000 AL6063-T5' ->
+    '40|40|5|6000|6063'; 'RV 0.5mm² 红色' and 'RV 0.5mm2 RED' -> '0.5|2').
+    Words, grades, colours, languages and unit letters are ignored, so two
+    specs that describe one material in two vocabularies compare equal and a
+    different size does not. Null when the spec states no number.
 -#}
 {% macro normalize_spec(expr) -%}
-    coalesce(
-        replace(
-            substring(
-                translate(lower({{ expr }}), '×＊*', 'xxx')
-                from '\d+(?:\.\d+)?(?:\s*x\s*\d+(?:\.\d+)?)+'
+    nullif(
+        array_to_string(
+            array(
+                select regexp_replace(regexp_replace(spec_number[1], '(\.\d*?)0+$', '\1'), '\.$', '')
+                from regexp_matches(translate(coalesce({{ expr }}, ''), '²³', '23'), '(\d+(?:\.\d+)?)', 'g')
+                    as spec_number
+                order by 1
             ),
-            ' ',
-            ''
+            '|'
         ),
-        substring(lower({{ expr }}) from '(\d+(?:\.\d+)?)\s*mm')
+        ''
     )
 {%- endmacro %}
 
@@ -52,4 +54,12 @@
     order at all is for the caller to check (a PO looks the same). -#}
 {% macro normalize_order_number(expr) -%}
     {{ unpad_number("regexp_replace(upper(btrim(" ~ expr ~ ")), '^MO[-_ ]*', '')") }}
+{%- endmacro %}
+
+{#- A document reference in any spelling -> its digits without leading zeros,
+    so that `PO-4500012345`, `4500012345` and `004500012345` (a purchase
+    order), `DN80001234` and `0080001234` (a delivery) or `MO1000012` and
+    `000001000012` (an order) compare equal; null when it has no digit. -#}
+{% macro reference_key(expr) -%}
+    {{ unpad_number("regexp_replace(" ~ expr ~ ", '\\D', '', 'g')") }}
 {%- endmacro %}

@@ -1,31 +1,77 @@
--- One row per WMS bin seen in a bin_stock snapshot or fed by a line feed: its
--- warehouse and zone (bins are unique within one WMS; the newest snapshot
--- wins) and the ERP plant and storage location the location map gives that
--- zone. A zone mapped to several storage locations (the LINE zone of a
--- warehouse serving several lines) is narrowed to the line-side storage
--- location of the production orders fed into the bin (LINE_FEED to_bin,
--- RETURN_RECEIPT from_bin; the most frequent one). A line-side bin in no
--- snapshot is placed by those orders alone (warehouse and zone unknown).
+-- One row per WMS bin code any export names (bin_stock, cycle counts, task
+-- from / to bins): what kind of place it is and where it sits in ERP terms.
+--   stock     a bin that holds stock in some bin_stock snapshot: its
+--             warehouse and zone (the newest snapshot wins; bins are unique
+--             within one WMS) and the plant and storage location the
+--             location map gives that zone. A zone mapped to several
+--             storage locations (one LINE zone serving several line-side
+--             storage locations) is narrowed to the storage location of the
+--             production orders whose line feeds and returns touch the bin
+--             (the most frequent one);
+--   line      a bin code that is a MES line of the location map (a plant
+--             whose WMS feeds "to the line"): the line's plant and line-side
+--             storage location;
+--   external  anything else: docks, trucks, partners, cost centres, a line
+--             bin no snapshot lists. It holds no stock; its plant is the
+--             one of the warehouse whose code prefixes it (`WHA-DOCK-IN`)
+--             when that warehouse belongs to one plant, or, for a bin fed
+--             with production orders, the orders' line-side location.
+-- line_rank orders bins from the store towards the line (0 store or outside,
+-- 1 line-side storage, 2 the line itself): a task towards a higher rank
+-- feeds the line, towards a lower one returns from it.
 with
+
+snapshots as (
+
+    select * from {{ ref('stg_wms__bin_stock') }}
+
+),
+
+tasks as (
+
+    select * from {{ ref('stg_wms__tasks') }}
+
+),
+
+location_map as (
+
+    select * from {{ ref('stg_derived__location_map') }}
+
+),
+
+work_orders as (
+
+    select * from {{ ref('int_work_orders_mapped') }}
+
+),
+
+lines as (
+
+    select * from {{ ref('int_lines_located') }}
+    where work_center_code is null
+
+),
+
+named_bins as (
+
+    select bin_code from snapshots
+    union
+    select bin_code from {{ ref('stg_wms__cycle_counts') }}
+    union
+    select from_bin_code from tasks where from_bin_code is not null
+    union
+    select to_bin_code from tasks where to_bin_code is not null
+
+),
 
 bin_zones as (
 
-    select
+    select distinct on (bin_code)
         bin_code,
         warehouse_code,
         zone_code
-    from (
-        select
-            bin_code,
-            warehouse_code,
-            zone_code,
-            row_number() over (
-                partition by bin_code
-                order by snapshot_at desc, warehouse_code, zone_code
-            ) as newest_rank
-        from {{ ref('stg_wms__bin_stock') }}
-    ) as ranked
-    where newest_rank = 1
+    from snapshots
+    order by bin_code, snapshot_at desc, warehouse_code, zone_code
 
 ),
 
@@ -39,94 +85,155 @@ zone_locations as (
         count(*) over (partition by warehouse_code, zone_code) as candidate_count
     from (
         select distinct warehouse_code, zone_code, plant_code, storage_location_code
-        from {{ ref('stg_derived__location_map') }}
-        where warehouse_code is not null
+        from location_map
+        where warehouse_code is not null and zone_code is not null and line_code is null
     ) as distinct_zones
 
 ),
 
-line_feed_bins as (
+line_side_locations as (
 
-    select to_bin_code as bin_code, reference_doc from {{ ref('stg_wms__tasks') }}
-    where task_type = 'LINE_FEED' and to_bin_code is not null
-    union all
-    select from_bin_code, reference_doc from {{ ref('stg_wms__tasks') }}
-    where task_type = 'RETURN_RECEIPT' and from_bin_code is not null
+    select distinct plant_code, storage_location_code
+    from location_map
+    where line_code is not null
 
 ),
 
-all_bins as (
+warehouse_plants as (
 
-    select bin_code, warehouse_code, zone_code, true as is_in_snapshot from bin_zones
+    select warehouse_code, min(plant_code) as plant_code
+    from location_map
+    where warehouse_code is not null
+    group by warehouse_code
+    having count(distinct plant_code) = 1
+
+),
+
+order_bins as (
+
+    -- bins that line feeds deliver to and line returns come from
+    select to_bin_code as bin_code, reference_doc from tasks
+    where task_type = 'LINE_FEED' and to_bin_code is not null
     union all
-    select distinct bin_code, null, null, false from line_feed_bins
-    where bin_code not in (select bin_code from bin_zones)
+    select from_bin_code, reference_doc from tasks
+    where task_type = 'RETURN_RECEIPT' and from_bin_code is not null
 
 ),
 
 bin_order_locations as (
 
     select
-        line_feed_bins.bin_code,
-        orders.plant_code,
-        orders.storage_location_code,
+        order_bins.bin_code,
+        work_orders.plant_code,
+        work_orders.storage_location_code,
         row_number() over (
-            partition by line_feed_bins.bin_code
-            order by count(*) desc, orders.storage_location_code
+            partition by order_bins.bin_code
+            order by count(*) desc, work_orders.storage_location_code
         ) as frequency_rank
-    from line_feed_bins
-    inner join {{ ref('int_work_orders_mapped') }} as orders
-        on {{ normalize_order_number('line_feed_bins.reference_doc') }} = orders.order_no
-    where orders.storage_location_code is not null
-    group by line_feed_bins.bin_code, orders.plant_code, orders.storage_location_code
+    from order_bins
+    inner join work_orders
+        on {{ normalize_order_number('order_bins.reference_doc') }} = work_orders.order_no
+    where work_orders.storage_location_code is not null
+    group by order_bins.bin_code, work_orders.plant_code, work_orders.storage_location_code
 
 ),
 
-located as (
+stock_bins as (
 
     select
-        all_bins.bin_code,
-        all_bins.warehouse_code,
-        all_bins.zone_code,
-        coalesce(single.plant_code, by_orders.plant_code) as plant_code,
-        coalesce(single.storage_location_code, by_orders.storage_location_code) as storage_location_code,
+        bin_zones.bin_code,
+        bin_zones.warehouse_code,
+        bin_zones.zone_code,
+        coalesce(single.plant_code, narrowed.plant_code) as plant_code,
+        coalesce(single.storage_location_code, narrowed.storage_location_code) as storage_location_code,
         case
             when single.storage_location_code is not null then 'zone'
-            when by_orders.storage_location_code is not null then 'orders'
+            when narrowed.storage_location_code is not null then 'orders'
         end as located_via
-    from all_bins
+    from bin_zones
     left join zone_locations as single
-        on all_bins.warehouse_code = single.warehouse_code
-        and all_bins.zone_code = single.zone_code
+        on bin_zones.warehouse_code = single.warehouse_code
+        and bin_zones.zone_code = single.zone_code
         and single.candidate_count = 1
-    left join zone_locations as candidate
-        on all_bins.warehouse_code = candidate.warehouse_code
-        and all_bins.zone_code = candidate.zone_code
-        and candidate.candidate_count > 1
-    left join bin_order_locations as by_orders
-        on all_bins.bin_code = by_orders.bin_code
-        and by_orders.frequency_rank = 1
-        and (
-            not all_bins.is_in_snapshot
-            or (
-                candidate.plant_code = by_orders.plant_code
-                and candidate.storage_location_code = by_orders.storage_location_code
-            )
-        )
+    left join lateral (
+        -- the zone's candidate storage location its orders point at
+        select by_orders.plant_code, by_orders.storage_location_code
+        from zone_locations as candidate
+        inner join bin_order_locations as by_orders
+            on candidate.plant_code = by_orders.plant_code
+            and candidate.storage_location_code = by_orders.storage_location_code
+        where candidate.warehouse_code = bin_zones.warehouse_code
+            and candidate.zone_code = bin_zones.zone_code
+            and candidate.candidate_count > 1
+            and by_orders.bin_code = bin_zones.bin_code
+        order by by_orders.frequency_rank
+        limit 1
+    ) as narrowed on true
 
 ),
 
-deduplicated as (
+classified as (
 
-    -- the candidate join fans out over the zone's storage locations: keep the
-    -- row that found one (or any, when none did)
-    select distinct on (bin_code) *
-    from located
-    order by bin_code, storage_location_code nulls last
+    select
+        named_bins.bin_code,
+        case
+            when stock_bins.bin_code is not null then 'stock'
+            when lines.line_code is not null then 'line'
+            else 'external'
+        end as bin_kind,
+        stock_bins.warehouse_code,
+        stock_bins.zone_code,
+        lines.line_code,
+        coalesce(
+            stock_bins.plant_code, lines.plant_code, by_orders.plant_code, warehouse_plants.plant_code
+        ) as plant_code,
+        coalesce(
+            stock_bins.storage_location_code, lines.storage_location_code, by_orders.storage_location_code
+        ) as storage_location_code,
+        coalesce(
+            stock_bins.located_via,
+            case
+                when lines.line_code is not null then 'line'
+                when by_orders.storage_location_code is not null then 'orders'
+                when warehouse_plants.plant_code is not null then 'warehouse_prefix'
+            end
+        ) as located_via
+    from named_bins
+    left join stock_bins
+        on named_bins.bin_code = stock_bins.bin_code
+    left join lines
+        on named_bins.bin_code = lines.line_code
+    left join bin_order_locations as by_orders
+        on named_bins.bin_code = by_orders.bin_code
+        and by_orders.frequency_rank = 1
+        and stock_bins.bin_code is null
+    left join lateral (
+        select warehouse_plants.plant_code
+        from warehouse_plants
+        where stock_bins.bin_code is null
+            and named_bins.bin_code like warehouse_plants.warehouse_code || '-%'
+        order by length(warehouse_plants.warehouse_code) desc
+        limit 1
+    ) as warehouse_plants on true
+
+),
+
+ranked as (
+
+    select
+        classified.*,
+        case
+            when classified.bin_kind = 'line' then 2
+            when classified.bin_kind = 'external' and classified.located_via = 'orders' then 2
+            when line_side_locations.storage_location_code is not null then 1
+            else 0
+        end as line_rank,
+        classified.storage_location_code is not null as is_location_resolved
+    from classified
+    left join line_side_locations
+        on classified.plant_code = line_side_locations.plant_code
+        and classified.storage_location_code = line_side_locations.storage_location_code
 
 )
 
-select
-    *,
-    storage_location_code is not null as is_location_resolved
-from deduplicated
+select * from ranked

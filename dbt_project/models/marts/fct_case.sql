@@ -1,53 +1,36 @@
 -- The case table (contracts/README.md §4): one row per finding a person should
--- look at, the union of the int_cases__<case_type> models. case_id is
+-- look at: the findings (fct_finding) whose value at risk reaches their case
+-- type's materiality threshold (macros/case_interface.sql). case_id is
 -- deterministic (md5 of the case type and the case's natural keys), so a
--- finding keeps its id on every run. Add a case model to `case_models` below.
-{% set case_models = [
-    'int_cases__stock_discrepancy',
-    'int_cases__posting_time_anomaly',
-    'int_cases__duplicate_posting',
-    'int_cases__sod_violation',
-    'int_cases__data_quality',
-    'int_cases__batch_mismatch',
-    'int_cases__excess_issue',
-    'int_cases__unreturned_remnant',
-    'int_cases__phantom_scrap',
-    'int_cases__unverified_return',
-    'int_cases__outsourcing_leakage',
-] %}
+-- finding keeps its id on every run.
 with
 
-unioned as (
+findings as (
 
-    {% for model in case_models %}
-    select
-        case_id, case_type, werks, location, material, batch, user_id, order_no,
-        window_start, window_end, qty_at_risk, uom, value_at_risk, score, evidence
-    from {{ ref(model) }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from {{ ref('fct_finding') }}
 
 ),
 
 final as (
 
     select
-        case_id::text as case_id,
-        case_type::text as case_type,
-        werks::text as werks,
-        location::text as location,
-        material::text as material,
-        batch::text as batch,
-        user_id::text as user_id,
-        order_no::text as order_no,
-        window_start::timestamptz as window_start,
-        window_end::timestamptz as window_end,
-        qty_at_risk::numeric as qty_at_risk,
-        uom::text as uom,
-        value_at_risk::numeric as value_at_risk,
-        score::numeric as score,
-        evidence::jsonb as evidence
-    from unioned
+        case_id,
+        case_type,
+        werks,
+        location,
+        material,
+        batch,
+        user_id,
+        order_no,
+        window_start,
+        window_end,
+        qty_at_risk,
+        uom,
+        value_at_risk,
+        score,
+        evidence
+    from findings
+    where is_material
 
 )
 

@@ -12,9 +12,9 @@
 -- physical when its plant had a snapshot that day, null when it had none.
 with
 
-movements as (
+movements as not materialized (
 
-    select * from {{ ref('fct_movement') }}
+    select * from {{ ref('int_movements_canonical') }}
 
 ),
 

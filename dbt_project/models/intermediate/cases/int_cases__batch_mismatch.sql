@@ -1,95 +1,164 @@
--- batch_mismatch (rule FLOW-B01): per production order × component, WMS (line
--- feed) or MES (consumption) names a batch that the ERP never issued to the
--- order. `batch` is the ERP batch; the evidence names the batches the other
--- systems claimed. One case per order × material × claimed batch set.
+-- batch_mismatch: the systems disagree on the batch of one movement. Each
+-- ERP flow is compared with the WMS and MES records of the same document and
+-- material; a batch the other system names that the ERP never posted for
+-- that document is a mismatch (`batch` is the ERP batch; the evidence names
+-- the batches the other system claimed):
+--   FLOW-B01  a production order: its ERP issues (261) against the WMS
+--             tasks feeding the line and the MES consumptions; its returns
+--             (262) against the MES line returns and WMS returns; its scrap
+--             (551) against the MES scrap;
+--   FLOW-B02  a purchase order, delivery or subcontracting order: the ERP
+--             receipt (101), delivery (601), transfer to a subcontractor
+--             (541), customer return (651) or return to vendor (122)
+--             against the WMS tasks and MES outsourcing events that refer to
+--             the same document in any spelling.
+-- A record without a batch (the ERP line or the other system's) is not a
+-- disagreement. One case per flow × document × material.
 with
 
-balances as (
+movements as not materialized (
 
-    select * from {{ ref('int_flows__order_balances') }}
+    select * from {{ ref('int_movements_canonical') }}
+    where material is not null
+        and not is_reversal
+        and not is_reversed
+
+),
+
+work_orders as (
+
+    select * from {{ ref('int_work_orders_mapped') }}
 
 ),
 
 materials as (
 
-    select * from {{ ref('dim_material') }}
+    select * from {{ ref('int_materials') }}
 
 ),
 
-batch_sets as (
+erp_flows as (
 
-    -- comma-separated batch lists -> arrays
     select
-        balances.*,
-        string_to_array(nullif(balances.erp_issued_batches, ''), ',') as erp_batches,
-        string_to_array(nullif(balances.wms_fed_batches, ''), ',') as wms_batches,
-        string_to_array(nullif(balances.mes_consumed_batches, ''), ',') as mes_batches
-    from balances
+        case when flow in ('issue', 'return', 'scrap') or order_no is not null then 'FLOW-B01' else 'FLOW-B02' end
+            as rule_id,
+        movements.*
+    from movements
+    where source_system = 'erp'
+        and flow is not null
+        and document_key is not null
 
 ),
 
-mismatched as (
+erp_documents as (
 
     select
-        balances.*,
-        array(
-            select unnest(balances.mes_batches)
-            except select unnest(balances.erp_batches)
-            order by 1
-        ) as mes_foreign_batches,
-        array(
-            select unnest(balances.wms_batches)
-            except select unnest(balances.erp_batches)
-            order by 1
-        ) as wms_foreign_batches
-    from batch_sets as balances
-    where cardinality(balances.erp_batches) > 0
-
-),
-
-cases as (
-
-    select
-        {{ flows_case_id('batch_mismatch', [
-            'werks', 'order_no', 'material',
-            "array_to_string(mes_foreign_batches || wms_foreign_batches, ',')",
-        ]) }} as case_id,
-        'batch_mismatch' as case_type,
-        werks,
-        line as location,
+        rule_id,
+        flow,
+        document_key,
         material,
-        erp_batches[1] as batch,
-        null::text as user_id,
-        order_no,
-        first_movement_at as window_start,
-        last_movement_at as window_end,
-        -- the quantity booked against a batch other than the one issued
-        greatest(
-            case when cardinality(mes_foreign_batches) > 0 then mes_consumed_quantity else 0 end,
-            case when cardinality(wms_foreign_batches) > 0 then wms_fed_quantity else 0 end
-        ) as qty_at_risk,
-        jsonb_build_object(
-            'rule', 'FLOW-B01',
-            'sources', sources,
-            'erp_batches', to_jsonb(erp_batches),
-            'wms_batches', to_jsonb(wms_batches),
-            'mes_batches', to_jsonb(mes_batches),
-            'claimed_batches', to_jsonb(mes_foreign_batches || wms_foreign_batches),
-            'claimed_by', to_jsonb(
-                array_remove(array[
-                    case when cardinality(wms_foreign_batches) > 0 then 'wms' end,
-                    case when cardinality(mes_foreign_batches) > 0 then 'mes' end
-                ], null)
+        min(werks) as werks,
+        min(location) as location,
+        min(order_no) as order_no,
+        min(purchase_order_key) as purchase_order_key,
+        min(delivery_key) as delivery_key,
+        array_agg(distinct batch order by batch) filter (where batch is not null) as erp_batches,
+        (array_agg(user_id order by recorded_at desc, movement_id desc))[1] as user_id,
+        min(occurred_at) as first_at,
+        max(occurred_at) as last_at,
+        {{ movement_sources() }} as sources
+    from erp_flows
+    group by rule_id, flow, document_key, material
+
+),
+
+other_records as (
+
+    -- every WMS task and MES event in the flow of a document
+    select *
+    from movements
+    where source_system in ('wms', 'mes')
+        and batch is not null
+        and flow is not null
+        and document_key is not null
+        and movement_type <> 'COUNT_ADJUST'
+
+),
+
+compared as (
+
+    select
+        erp_documents.rule_id,
+        erp_documents.flow,
+        erp_documents.document_key,
+        erp_documents.material,
+        array_agg(distinct other_records.source_system order by other_records.source_system) filter (
+            where not other_records.batch = any(erp_documents.erp_batches)
+        ) as claimed_by,
+        min(erp_documents.werks) as werks,
+        min(erp_documents.location) as location,
+        min(erp_documents.order_no) as order_no,
+        min(erp_documents.user_id) as user_id,
+        min(erp_documents.erp_batches) as erp_batches,
+        array_agg(distinct other_records.batch order by other_records.batch) as other_batches,
+        array_agg(distinct other_records.batch order by other_records.batch) filter (
+            where not other_records.batch = any(erp_documents.erp_batches)
+        ) as claimed_batches,
+        coalesce(sum(other_records.quantity_base) filter (
+            where not other_records.batch = any(erp_documents.erp_batches)
+        ), 0) as claimed_quantity,
+        bool_and(other_records.is_unit_resolved) as is_unit_resolved,
+        least(min(erp_documents.first_at), min(other_records.occurred_at)) as window_start,
+        greatest(max(erp_documents.last_at), max(other_records.occurred_at)) as window_end,
+        (array_agg(erp_documents.sources))[1] || jsonb_agg(
+            jsonb_build_object(
+                'system', other_records.source_system, 'table', other_records.source_table,
+                'key', other_records.source_key
             )
+            order by other_records.occurred_at, other_records.movement_id
+        ) filter (where not other_records.batch = any(erp_documents.erp_batches)) as sources
+    from erp_documents
+    inner join other_records
+        on erp_documents.flow = other_records.flow
+        and erp_documents.document_key = other_records.document_key
+        and erp_documents.material = other_records.material
+    where cardinality(erp_documents.erp_batches) > 0
+        -- an order's FG receipt is compared with the order's putaway of the
+        -- product, not with its components
+        and (erp_documents.purchase_order_key is null or other_records.order_no is null)
+    group by erp_documents.rule_id, erp_documents.flow, erp_documents.document_key, erp_documents.material
+
+),
+
+findings as (
+
+    select
+        {{ case_key(['compared.rule_id', 'compared.flow', 'compared.document_key', 'compared.material']) }}
+            as natural_key,
+        compared.werks,
+        coalesce(work_orders.line_code, compared.location) as location,
+        compared.material,
+        compared.erp_batches[1] as batch,
+        compared.user_id,
+        compared.order_no,
+        compared.window_start,
+        compared.window_end,
+        compared.claimed_quantity as qty_at_risk,
+        jsonb_build_object(
+            'rule', compared.rule_id,
+            'flow', compared.flow,
+            'document', compared.document_key,
+            'sources', compared.sources,
+            'erp_batches', to_jsonb(compared.erp_batches),
+            'claimed_batches', to_jsonb(compared.claimed_batches),
+            'claimed_by', to_jsonb(compared.claimed_by),
+            'other_batches', to_jsonb(compared.other_batches)
         ) as evidence
-    from mismatched
-    where cardinality(mes_foreign_batches) > 0
-        or cardinality(wms_foreign_batches) > 0
+    from compared
+    left join work_orders
+        on compared.order_no = work_orders.order_no
+    where cardinality(compared.claimed_batches) > 0
 
-)
+),
 
-select
-{{ flows_case_columns() }}
-from cases
-left join materials
-    on cases.material = materials.material
+{{ finalize_cases('batch_mismatch') }}

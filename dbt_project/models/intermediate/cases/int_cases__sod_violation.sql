@@ -1,17 +1,21 @@
--- sod_violation: one person on both sides of a control (contract §4). Users
--- are canonical ERP users (usnam); WMS ids are mapped through dim_user.
---   SOD-001 release of a critical material requested and approved by the
---           same user (erp_release). The release names no storage location,
---           so the case carries none.
---   SOD-002 ERP physical inventory line whose difference was posted (mblnr)
---           by the user who counted it (erp_phys_inv).
+-- sod_violation: one person on both sides of a control (contract §4). Two ids
+-- are one person when they are the same id in the same system or map to the
+-- same ERP user (int_users_mapped: erp_user's cross-system identities).
+--   SOD-001 release of a critical material (release needs a second approver)
+--           requested and approved by the same person (erp_release). The
+--           release names no storage location; its document's is taken.
+--   SOD-002 ERP physical inventory line whose difference was posted by the
+--           person who counted it (posted_by, or the user who entered the
+--           difference document).
 --   SOD-003 WMS cycle count approved by its own counter.
+--   SOD-004 WMS cycle count whose difference its own counter adjusted: the
+--           COUNT_ADJUST that refers to the count confirmed by the counter.
 {% set tz = var('plant_time_zone') %}
 with
 
 users as (
 
-    select * from {{ ref('dim_user') }}
+    select * from {{ ref('int_users_mapped') }}
 
 ),
 
@@ -21,10 +25,52 @@ releases as (
 
 ),
 
-movements as (
+phys_inv as (
 
-    select * from {{ ref('fct_movement') }}
-    where source_system = 'erp'
+    select * from {{ ref('stg_erp__phys_inv_items') }}
+
+),
+
+cycle_counts as (
+
+    select * from {{ ref('stg_wms__cycle_counts') }}
+
+),
+
+movements as not materialized (
+
+    select * from {{ ref('int_movements_canonical') }}
+
+),
+
+counts as (
+
+    select * from {{ ref('int_reconciliation__stock') }}
+    where rule_id = 'RECON-STOCK-002'
+
+),
+
+bins as (
+
+    select * from {{ ref('int_bins_located') }}
+
+),
+
+items as (
+
+    select * from {{ ref('int_items_mapped') }}
+
+),
+
+materials as (
+
+    select * from {{ ref('int_materials') }}
+
+),
+
+erp_users as (
+
+    select * from {{ ref('stg_erp__users') }}
 
 ),
 
@@ -33,19 +79,28 @@ documents as (
     select
         split_part(source_key, '/', 1) as material_doc_number,
         min(werks) as werks,
+        min(location) as location,
         min(recorded_at) as entered_at,
+        min(user_id) as entered_by,
         min(source_key) as source_key
     from movements
+    where source_system = 'erp'
     group by split_part(source_key, '/', 1)
+
+),
+
+wms_users as (
+
+    select user_as_recorded, user_id from users where source_system = 'wms'
 
 ),
 
 release_findings as (
 
     select
-        'SOD-001|' || releases.release_id as natural_key,
-        coalesce(documents.werks, users.werks) as werks,
-        null::text as location,
+        {{ case_key(["'SOD-001'", 'releases.release_id']) }} as natural_key,
+        coalesce(documents.werks, requesters.plant_code) as werks,
+        documents.location,
         {{ unpad_number('releases.material_number') }} as material,
         releases.batch_number as batch,
         releases.requested_by_user_id as user_id,
@@ -58,8 +113,7 @@ release_findings as (
             'sources', jsonb_build_array(
                 jsonb_build_object('system', 'erp', 'table', 'erp_release', 'key', releases.release_id)
             ) || case when documents.source_key is not null then jsonb_build_array(
-                jsonb_build_object('system', 'erp', 'table', 'erp_material_doc',
-                    'key', documents.source_key)
+                jsonb_build_object('system', 'erp', 'table', 'erp_material_doc', 'key', documents.source_key)
             ) else '[]'::jsonb end,
             'requested_by', releases.requested_by_user_id,
             'approved_by', releases.approved_by_user_id,
@@ -68,24 +122,22 @@ release_findings as (
             'status', releases.release_status
         ) as evidence
     from releases
+    inner join materials
+        on releases.material_number = materials.material_number
     left join documents
         on releases.material_doc_number = documents.material_doc_number
-    left join users
-        on releases.requested_by_user_id = users.user_id
-    where releases.approved_by_user_id = releases.requested_by_user_id
-
-),
-
-phys_inv as (
-
-    select * from {{ ref('stg_erp__phys_inv_items') }}
+    left join erp_users as requesters
+        on releases.requested_by_user_id = requesters.user_id
+    where materials.is_critical
+        and releases.approved_by_user_id = releases.requested_by_user_id
 
 ),
 
 phys_inv_findings as (
 
     select
-        'SOD-002|' || phys_inv.phys_inv_doc_number || '/' || phys_inv.phys_inv_doc_line::text as natural_key,
+        {{ case_key(["'SOD-002'", "phys_inv.phys_inv_doc_number || '/' || phys_inv.phys_inv_doc_line::text"]) }}
+            as natural_key,
         phys_inv.plant_code as werks,
         phys_inv.storage_location_code as location,
         {{ unpad_number('phys_inv.material_number') }} as material,
@@ -107,52 +159,114 @@ phys_inv_findings as (
             ),
             'counted_by', phys_inv.counted_by_user_id,
             'posted_by', phys_inv.posted_by_user_id,
+            'entered_by', documents.entered_by,
             'book_quantity', phys_inv.book_quantity,
             'counted_quantity', phys_inv.counted_quantity
         ) as evidence
     from phys_inv
     left join documents
         on phys_inv.difference_material_doc_number = documents.material_doc_number
-    where phys_inv.counted_by_user_id = phys_inv.posted_by_user_id
-        and phys_inv.difference_material_doc_number is not null
+    where phys_inv.difference_material_doc_number is not null
+        and (
+            phys_inv.counted_by_user_id = phys_inv.posted_by_user_id
+            or phys_inv.counted_by_user_id = documents.entered_by
+        )
 
 ),
 
-counts as (
+counts_with_people as (
 
-    select * from {{ ref('int_reconciliation__stock') }}
-    where rule_id = 'RECON-STOCK-002'
+    -- every count, superseded by a recount or not
+    select
+        cycle_counts.count_id as record_id,
+        bins.plant_code as werks,
+        bins.storage_location_code as location,
+        items.material,
+        {{ normalize_batch('cycle_counts.lot_code') }} as batch,
+        cycle_counts.counted_at as occurred_at,
+        coalesce(
+            counts.difference_quantity, cycle_counts.counted_quantity - cycle_counts.system_quantity
+        ) as difference_quantity,
+        cycle_counts.counted_by_user_id as counted_by,
+        cycle_counts.approved_by_user_id as approved_by,
+        counters.user_id as counter_user_id,
+        approvers.user_id as approver_user_id
+    from cycle_counts
+    left join counts
+        on cycle_counts.count_id = counts.record_id
+    left join bins
+        on cycle_counts.bin_code = bins.bin_code
+    left join items
+        on cycle_counts.sku = items.sku
+    left join wms_users as counters
+        on cycle_counts.counted_by_user_id = counters.user_as_recorded
+    left join wms_users as approvers
+        on cycle_counts.approved_by_user_id = approvers.user_as_recorded
 
 ),
 
 count_findings as (
 
     select
-        'SOD-003|' || counts.record_id as natural_key,
-        counts.werks,
-        counts.location,
-        counts.material,
-        counts.batch,
-        counters.user_id,
+        {{ case_key(["'SOD-003'", 'record_id']) }} as natural_key,
+        werks,
+        location,
+        material,
+        batch,
+        coalesce(counter_user_id, counted_by) as user_id,
         null::text as order_no,
-        counts.occurred_at as window_start,
-        counts.occurred_at as window_end,
-        abs(counts.difference_quantity) as qty_at_risk,
+        occurred_at as window_start,
+        occurred_at as window_end,
+        abs(difference_quantity) as qty_at_risk,
         jsonb_build_object(
             'rule', 'SOD-003',
             'sources', jsonb_build_array(
-                jsonb_build_object('system', 'wms', 'table', 'wms_cycle_count', 'key', counts.record_id)
+                jsonb_build_object('system', 'wms', 'table', 'wms_cycle_count', 'key', record_id)
             ),
-            'counted_by', counts.details ->> 'counted_by',
-            'approved_by', counts.details ->> 'approved_by',
-            'difference_quantity', counts.difference_quantity
+            'counted_by', counted_by,
+            'approved_by', approved_by,
+            'difference_quantity', difference_quantity
         ) as evidence
-    from counts
-    inner join users as counters
-        on counts.details ->> 'counted_by' = counters.wms_user_id
-    inner join users as approvers
-        on counts.details ->> 'approved_by' = approvers.wms_user_id
-    where counters.user_id = approvers.user_id
+    from counts_with_people
+    where counted_by = approved_by
+        or counter_user_id = approver_user_id
+
+),
+
+adjustments as (
+
+    select * from movements
+    where source_system = 'wms' and movement_type = 'COUNT_ADJUST'
+
+),
+
+adjustment_findings as (
+
+    select
+        {{ case_key(["'SOD-004'", 'adjustments.source_key']) }} as natural_key,
+        adjustments.werks,
+        adjustments.location,
+        adjustments.material,
+        adjustments.batch,
+        coalesce(counts_with_people.counter_user_id, counts_with_people.counted_by) as user_id,
+        null::text as order_no,
+        counts_with_people.occurred_at as window_start,
+        adjustments.occurred_at as window_end,
+        adjustments.quantity_base as qty_at_risk,
+        jsonb_build_object(
+            'rule', 'SOD-004',
+            'sources', jsonb_build_array(
+                jsonb_build_object('system', 'wms', 'table', 'wms_cycle_count', 'key', counts_with_people.record_id),
+                jsonb_build_object('system', 'wms', 'table', 'wms_task', 'key', adjustments.source_key)
+            ),
+            'counted_by', counts_with_people.counted_by,
+            'adjusted_by', adjustments.user_as_recorded
+        ) as evidence
+    from adjustments
+    inner join counts_with_people
+        on adjustments.reference_doc = counts_with_people.record_id
+    where adjustments.user_as_recorded = counts_with_people.counted_by
+        or adjustments.user_id = counts_with_people.counter_user_id
 
 ),
 
@@ -163,6 +277,8 @@ findings as (
     select * from phys_inv_findings
     union all
     select * from count_findings
+    union all
+    select * from adjustment_findings
 
 ),
 

@@ -1,35 +1,41 @@
 -- unverified_return: a return posted in the ERP with no physical receipt.
---   FLOW-U01  ERP 262 (return from a production order) without a MES line
---             return or a WMS return receipt for the order × material: the
---             posted quantity beyond the largest physically recorded one.
---   FLOW-U02  ERP 651 (customer return) without a WMS return receipt of the
---             material and batch into the plant within the grace period.
--- Reversals (262 or 651 carrying smbln) move nothing physically and are
--- skipped; movements with an unresolved unit are left to data_quality.
+--   FLOW-U01  ERP 262 (return from a production order) beyond the largest
+--             physical record of it: the MES line returns or the WMS tasks
+--             that bring the material of the order back from the line
+--             (int_flows__order_balances: a RETURN_RECEIPT, a PUTAWAY from
+--             the line, a task a MES line return names), per order ×
+--             material;
+--   FLOW-U02  ERP 651 (customer return) beyond the WMS receipt of it: a WMS
+--             task into stock of the material with the 651's delivery (any
+--             spelling), else a RETURN_RECEIPT of the material and batch into
+--             the plant near it in time.
+-- A return is judged once return_receipt_grace_hours have passed since its
+-- entry; differences up to return_quantity_tolerance_pct are rounding (MES
+-- and WMS record fewer decimals than the ERP). Reversals (262 or 651
+-- carrying smbln) and reversed lines move nothing physically and are
+-- skipped; movements with an unresolved unit or misstated by a data-quality
+-- defect are left to data_quality.
 with
 
-movements as (
+movements as not materialized (
 
-    select * from {{ ref('fct_movement') }}
+    select * from {{ ref('int_movements_canonical') }}
 
 ),
 
-erp_docs as (
+balances as (
 
-    select
-        material_doc_number || '/' || material_doc_year || '/' || material_doc_line as source_key,
-        reversed_material_doc_number
-    from {{ ref('stg_erp__material_docs') }}
+    select * from {{ ref('int_flows__order_balances') }}
 
 ),
 
 materials as (
 
-    select * from {{ ref('dim_material') }}
+    select * from {{ ref('int_materials') }}
 
 ),
 
-as_of as (
+as_of as materialized (
 
     select max(recorded_at) as as_of_at from movements
 
@@ -37,13 +43,12 @@ as_of as (
 
 erp_returns as (
 
-    select movements.*
+    select *
     from movements
-    inner join erp_docs
-        on movements.source_key = erp_docs.source_key
-    where movements.source_system = 'erp'
-        and movements.movement_type in ('262', '651')
-        and erp_docs.reversed_material_doc_number is null
+    where source_system = 'erp'
+        and movement_type in ('262', '651')
+        and not is_reversal
+        and not is_reversed
 
 ),
 
@@ -52,60 +57,56 @@ erp_returns as (
 order_returns as (
 
     select
-        {{ order_posting_totals() }}
-    from erp_returns
-    where movement_type = '262'
-    group by werks, order_no, material
-
-),
-
-physical_order_returns as (
-
-    select
-        order_no,
-        material,
-        coalesce(sum(quantity_base) filter (where source_system = 'mes'), 0) as mes_quantity,
-        coalesce(sum(quantity_base) filter (where source_system = 'wms'), 0) as wms_quantity,
-        min(occurred_at) as first_at,
+        erp_returns.werks,
+        erp_returns.order_no,
+        erp_returns.material,
+        min(erp_returns.location) as location,
+        min(erp_returns.batch) as batch,
+        (array_agg(erp_returns.user_id order by erp_returns.recorded_at desc, erp_returns.movement_id desc))[1]
+            as user_id,
+        sum(erp_returns.quantity_base) as posted_quantity,
+        bool_and(erp_returns.is_unit_resolved) as is_unit_resolved,
+        min(erp_returns.occurred_at) as first_posted_at,
+        max(erp_returns.recorded_at) as last_entered_at,
         {{ movement_sources() }} as sources
-    from movements
-    where order_no is not null
-        and (
-            (source_system = 'mes' and movement_type = 'line-returns')
-            or (source_system = 'wms' and movement_type = 'RETURN_RECEIPT')
-        )
-    group by order_no, material
+    from erp_returns
+    where erp_returns.movement_type = '262'
+        and erp_returns.order_no is not null
+    group by erp_returns.werks, erp_returns.order_no, erp_returns.material
 
 ),
 
-order_cases as (
+order_findings as (
 
     select
+        {{ case_key([
+            'order_returns.werks', 'order_returns.order_no', 'order_returns.material', "'262'",
+        ]) }} as natural_key,
         order_returns.werks,
-        order_returns.location,
+        coalesce(balances.line, order_returns.location) as location,
         order_returns.material,
         order_returns.batch,
         order_returns.user_id,
         order_returns.order_no,
-        null::text as reference_doc,
-        least(order_returns.first_posted_at, physical_order_returns.first_at) as window_start,
-        order_returns.last_posted_at as window_end,
+        order_returns.first_posted_at as window_start,
+        order_returns.last_entered_at as window_end,
         order_returns.posted_quantity
-        - greatest(coalesce(physical_order_returns.mes_quantity, 0), coalesce(physical_order_returns.wms_quantity, 0))
+        - greatest(coalesce(balances.mes_returned_quantity, 0), coalesce(balances.wms_returned_quantity, 0))
             as qty_at_risk,
         jsonb_build_object(
             'rule', 'FLOW-U01',
-            'sources', order_returns.sources || coalesce(physical_order_returns.sources, '[]'::jsonb),
+            'sources', order_returns.sources,
             'posted', order_returns.posted_quantity,
-            'mes_returned', coalesce(physical_order_returns.mes_quantity, 0),
-            'wms_received', coalesce(physical_order_returns.wms_quantity, 0)
+            'mes_returned', coalesce(balances.mes_returned_quantity, 0),
+            'wms_returned', coalesce(balances.wms_returned_quantity, 0)
         ) as evidence,
-        order_returns.is_unit_resolved,
-        order_returns.posted_quantity
+        order_returns.is_unit_resolved and not coalesce(balances.is_distorted, false) as is_unit_resolved,
+        order_returns.posted_quantity,
+        order_returns.last_entered_at
     from order_returns
-    left join physical_order_returns
-        on order_returns.order_no = physical_order_returns.order_no
-        and order_returns.material = physical_order_returns.material
+    left join balances
+        on order_returns.order_no = balances.order_no
+        and order_returns.material = balances.material
 
 ),
 
@@ -113,8 +114,7 @@ order_cases as (
 
 customer_returns as (
 
-    select erp_returns.*
-    from erp_returns
+    select * from erp_returns
     where movement_type = '651'
 
 ),
@@ -124,7 +124,7 @@ wms_receipts as (
     select *
     from movements
     where source_system = 'wms'
-        and movement_type = 'RETURN_RECEIPT'
+        and direction in ('in', 'transfer')
         and order_no is null
 
 ),
@@ -139,35 +139,46 @@ customer_receipts as (
                 'system', wms_receipts.source_system, 'table', wms_receipts.source_table,
                 'key', wms_receipts.source_key
             )
+            order by wms_receipts.occurred_at, wms_receipts.movement_id
         ) filter (where wms_receipts.movement_id is not null) as sources
     from customer_returns
     left join wms_receipts
-        on customer_returns.werks = wms_receipts.werks
-        and customer_returns.material = wms_receipts.material
-        and customer_returns.batch is not distinct from wms_receipts.batch
+        on customer_returns.material = wms_receipts.material
         and (
-            -- the same delivery, in any spelling, or failing a reference, close in time
-            regexp_replace(wms_receipts.reference_doc, '\D', '', 'g')
-            = regexp_replace(customer_returns.reference_doc, '\D', '', 'g')
-            or abs(extract(epoch from wms_receipts.occurred_at - customer_returns.occurred_at))
-            <= {{ var('flows_return_receipt_grace_hours') }} * 3600
+            -- the same delivery, in any spelling
+            (
+                customer_returns.delivery_key is not null
+                and wms_receipts.reference_key = customer_returns.delivery_key
+            )
+            -- failing a reference, a return receipt of the batch near it in time
+            or (
+                wms_receipts.movement_type = 'RETURN_RECEIPT'
+                and wms_receipts.reference_key is null
+                and customer_returns.werks = wms_receipts.werks
+                and customer_returns.batch is not distinct from wms_receipts.batch
+                and abs(extract(epoch from wms_receipts.occurred_at - customer_returns.occurred_at))
+                <= {{ var('return_receipt_grace_hours') }} * 3600
+            )
         )
     group by customer_returns.movement_id
 
 ),
 
-customer_cases as (
+customer_findings as (
 
     select
+        {{ case_key([
+            'customer_returns.werks', 'customer_returns.location', 'customer_returns.material',
+            'customer_returns.batch', 'customer_returns.reference_doc', 'customer_returns.source_key',
+        ]) }} as natural_key,
         customer_returns.werks,
         customer_returns.location,
         customer_returns.material,
         customer_returns.batch,
         customer_returns.user_id,
         null::text as order_no,
-        customer_returns.reference_doc,
         customer_returns.occurred_at as window_start,
-        customer_returns.occurred_at as window_end,
+        customer_returns.recorded_at as window_end,
         customer_returns.quantity_base - customer_receipts.wms_quantity as qty_at_risk,
         jsonb_build_object(
             'rule', 'FLOW-U02',
@@ -180,41 +191,33 @@ customer_cases as (
             'wms_received', customer_receipts.wms_quantity
         ) as evidence,
         customer_returns.is_unit_resolved,
-        customer_returns.quantity_base as posted_quantity
+        customer_returns.quantity_base as posted_quantity,
+        customer_returns.recorded_at as last_entered_at
     from customer_returns
     inner join customer_receipts
         on customer_returns.movement_id = customer_receipts.movement_id
-    cross join as_of
-    where customer_returns.occurred_at
-        < as_of.as_of_at - interval '{{ var("flows_return_receipt_grace_hours") }} hours'
 
 ),
 
 unioned as (
 
-    select * from order_cases
+    select * from order_findings
     union all
-    select * from customer_cases
+    select * from customer_findings
 
 ),
 
-cases as (
+findings as (
 
     select
-        {{ flows_case_id('unverified_return', [
-            'werks', 'location', 'material', 'batch', 'order_no', 'reference_doc',
-        ]) }} as case_id,
-        'unverified_return' as case_type,
-        unioned.*
+        natural_key, werks, location, material, batch, user_id, order_no,
+        window_start, window_end, qty_at_risk, evidence
     from unioned
-    where is_unit_resolved
-        and qty_at_risk > posted_quantity * {{ var('flows_quantity_tolerance_pct') }} / 100.0
-        and qty_at_risk > 0
+    cross join as_of
+    where unioned.is_unit_resolved
+        and unioned.qty_at_risk > unioned.posted_quantity * {{ var('return_quantity_tolerance_pct') }} / 100.0
+        and unioned.last_entered_at < as_of.as_of_at - interval '{{ var("return_receipt_grace_hours") }} hours'
 
-)
+),
 
-select
-{{ flows_case_columns() }}
-from cases
-left join materials
-    on cases.material = materials.material
+{{ finalize_cases('unverified_return') }}

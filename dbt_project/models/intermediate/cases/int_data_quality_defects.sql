@@ -1,207 +1,403 @@
--- One row per data-quality defect: the material (and WMS item or MES line) at
--- fault, the rule that found it and the period its evidence covers. Both rule
--- halves anti-join `int_data_quality_distorted_movements` (built from this
--- model) so that movements a defect distorts raise no loss case (contract §5).
---   DQ-001 WMS pack size: the WMS bin stock of a material stands in one
---          constant ratio ≠ 1 to the ERP book across its stock positions —
---          the WMS item's units_per_uom is wrong, not the stock;
---   DQ-002 MES unit label: a line's consumptions of a material stand to the
---          ERP issues (261 − 262) of the same orders in a decimal factor
---          (10³ or 10⁻³) — the line labels one unit as another.
--- fct_movement is rebuilt just before: analyze it so the planner does not
--- nest-loop over a table it has no statistics for (minutes instead of seconds).
-{{ config(pre_hook="analyze {{ ref('fct_movement') }}") }}
-{% set pack_tolerance = var('controls_pack_ratio_tolerance') %}
-{% set factor_tolerance = var('controls_unit_factor_tolerance') %}
+-- One row per data-quality defect: the material, WMS item, MES line or unit
+-- at fault, the rule that found it and the period its evidence covers
+-- (contract §4: a unit, spec, barcode or master-data defect that explains a
+-- mismatch; raised once per defect). A constant factor between two systems'
+-- records of the same movements is a defect of the system that differs,
+-- not a loss: theft and noise do not come in constant factors.
+--   DQ-001 WMS pack size: per WMS item, its tasks' base quantities stand to
+--          the ERP postings of the same document, material and flow (a feed
+--          to its 261, a putaway to its 101, a pick to its 601, ...) in one
+--          ratio off 1 by more than dq_ratio_tolerance_pct: the item's
+--          units_per_uom is wrong, not the stock;
+--   DQ-002 MES unit on a line: per line × material × MES unit, the orders'
+--          consumption stands to their net ERP issue (issued − returned −
+--          scrapped) in one factor beyond dq_factor_min (or below its
+--          inverse): the line labels one unit as another;
+--   DQ-003 ERP master unit: both of the above for one material with the
+--          same factor: the ERP base unit is at fault, every system agrees
+--          with the others (then DQ-001 / DQ-002 of that material are not
+--          raised on their own);
+--   DQ-004 spec: a WMS item's spec states other numbers than its ERP
+--          material's (normalize_spec): the item may stand for another
+--          material;
+--   DQ-005 GTIN: a WMS item's GTIN differs from its ERP material's (a GTIN
+--          several materials claim resolves to none: int_gtins_mapped, and
+--          its movements show as unattached in fct_unattached_movements);
+--   DQ-006 unplaceable: movements of a WMS item, MES barcode GTIN or unit
+--          that no master data resolves to a material or to the base unit.
+-- A factor counts when at least controls_defect_min_evidence comparisons
+-- show it and four in five of them agree on it.
+{% set tolerance = var('dq_ratio_tolerance_pct') / 100.0 %}
+{% set factor_min = var('dq_factor_min') %}
 {% set min_evidence = var('controls_defect_min_evidence') %}
 with
 
-positions as (
+movements as not materialized (
 
-    select * from {{ ref('fct_stock_position') }}
-    where book_quantity > 0
-        and physical_quantity > 0
+    select * from {{ ref('int_movements_canonical') }}
 
 ),
 
-position_ratios as (
+items as (
 
-    -- one ratio per stock position key (its median over the days it is held)
-    select
-        werks,
-        location,
-        material,
-        batch,
-        min(stock_date) as first_date,
-        max(stock_date) as last_date,
-        percentile_cont(0.5) within group (order by physical_quantity / book_quantity) as ratio
-    from positions
-    group by werks, location, material, batch
+    select * from {{ ref('int_items_mapped') }}
 
 ),
 
-material_ratios as (
+materials as (
+
+    select * from {{ ref('int_materials') }}
+
+),
+
+work_orders as (
+
+    select * from {{ ref('int_work_orders_mapped') }}
+
+),
+
+---------- DQ-001: WMS item against ERP, per document
+
+erp_documents as (
+
+    select document_key, material, flow, sum(quantity_base) as erp_quantity
+    from movements
+    where source_system = 'erp'
+        and document_key is not null
+        and flow is not null
+        and not is_reversal
+        and not is_reversed
+        and quantity_base > 0
+    group by document_key, material, flow
+
+),
+
+wms_documents as (
+
+    select document_key, material, flow, sku, sum(quantity_base) as wms_quantity
+    from movements
+    where source_system = 'wms'
+        and document_key is not null
+        and flow is not null
+        and sku is not null
+        and quantity_base > 0
+        -- a SHIP from the dock after its PICK is the same goods again
+        and direction <> 'none'
+    group by document_key, material, flow, sku
+
+),
+
+item_ratios as (
 
     select
+        wms_documents.sku,
+        wms_documents.material,
+        wms_documents.document_key,
+        wms_documents.wms_quantity / erp_documents.erp_quantity as ratio
+    from wms_documents
+    inner join erp_documents
+        on wms_documents.document_key = erp_documents.document_key
+        and wms_documents.material = erp_documents.material
+        and wms_documents.flow = erp_documents.flow
+
+),
+
+item_medians as (
+
+    select
+        sku,
         material,
         percentile_cont(0.5) within group (order by ratio) as median_ratio,
-        count(*) as position_count
-    from position_ratios
-    group by material
+        count(*) as comparison_count
+    from item_ratios
+    group by sku, material
 
 ),
 
-pack_defects as (
+item_factors as (
 
     select
-        'DQ-001' as rule_id,
-        'wms_pack_size' as defect,
-        material_ratios.material,
-        case when count(distinct position_ratios.werks) = 1 then min(position_ratios.werks) end as werks,
-        case when count(distinct position_ratios.location) = 1 then min(position_ratios.location) end
-            as location,
-        null::text as line_code,
-        min(position_ratios.first_date) as first_date,
-        max(position_ratios.last_date) as last_date,
-        material_ratios.median_ratio as observed_ratio,
-        count(*) as evidence_count,
+        item_medians.sku,
+        item_medians.material,
+        item_medians.median_ratio,
+        item_medians.comparison_count,
+        count(*) filter (
+            where abs(item_ratios.ratio - item_medians.median_ratio) <= {{ tolerance }} * item_medians.median_ratio
+        ) as agreeing_count,
         jsonb_agg(
-            jsonb_build_object(
-                'werks', position_ratios.werks, 'location', position_ratios.location,
-                'batch', position_ratios.batch, 'ratio', round(position_ratios.ratio::numeric, 4)
-            ) order by position_ratios.werks, position_ratios.location, position_ratios.batch
-        ) as details
-    from material_ratios
-    inner join position_ratios
-        on material_ratios.material = position_ratios.material
-        and abs(position_ratios.ratio - material_ratios.median_ratio)
-        <= {{ pack_tolerance }} * material_ratios.median_ratio / 2
-    where abs(material_ratios.median_ratio - 1) > {{ pack_tolerance }}
-    group by material_ratios.material, material_ratios.median_ratio, material_ratios.position_count
-    -- the constant ratio must hold for most of the material's positions
-    having count(*) >= {{ min_evidence }}
-        and count(*) >= 0.8 * material_ratios.position_count
+            jsonb_build_object('document', item_ratios.document_key, 'ratio', round(item_ratios.ratio::numeric, 4))
+            order by item_ratios.document_key
+        ) filter (where item_ratios.document_key is not null) as details
+    from item_medians
+    inner join item_ratios
+        on item_medians.sku = item_ratios.sku
+        and item_medians.material = item_ratios.material
+    where abs(item_medians.median_ratio - 1) > {{ tolerance }}
+    group by item_medians.sku, item_medians.material, item_medians.median_ratio, item_medians.comparison_count
+    having count(*) filter (
+        where abs(item_ratios.ratio - item_medians.median_ratio) <= {{ tolerance }} * item_medians.median_ratio
+    ) >= {{ min_evidence }}
+        and count(*) filter (
+            where abs(item_ratios.ratio - item_medians.median_ratio) <= {{ tolerance }} * item_medians.median_ratio
+        ) >= 0.8 * item_medians.comparison_count
 
 ),
 
-movements as (
-
-    select * from {{ ref('fct_movement') }}
-
-),
-
-consumptions as (
-
-    select
-        movements.werks,
-        movements.location,
-        mes.line_code,
-        movements.material,
-        movements.order_no,
-        movements.occurred_at,
-        movements.quantity_base
-    from movements
-    inner join {{ ref('stg_mes__consumptions') }} as mes
-        on movements.source_key = mes.consumption_id
-    where movements.source_system = 'mes'
-        and movements.source_table = 'mes_consumptions'
-        and movements.order_no is not null
-        and movements.quantity_base > 0
-
-),
-
-order_consumption as (
-
-    select
-        werks,
-        line_code,
-        material,
-        order_no,
-        min(location) as location,
-        min(occurred_at) as first_at,
-        max(occurred_at) as last_at,
-        sum(quantity_base) as consumed
-    from consumptions
-    group by werks, line_code, material, order_no
-
-),
+---------- DQ-002: MES consumption against the net ERP issue, per order
 
 order_issues as (
 
     select
-        material,
         order_no,
-        sum(case direction when 'out' then quantity_base else -quantity_base end) as issued
+        material,
+        sum(case when movement_type = '261' then quantity_base else -quantity_base end) as net_issued
     from movements
     where source_system = 'erp'
-        and movement_type in ('261', '262')
-    group by material, order_no
+        and order_no is not null
+        and movement_type in ('261', '262', '551')
+        and not is_reversal
+        and not is_reversed
+    group by order_no, material
 
 ),
 
-order_ratios as (
+order_consumptions as (
 
     select
-        order_consumption.*,
-        log(order_consumption.consumed / order_issues.issued) as log_ratio
-    from order_consumption
+        movements.order_no,
+        movements.material,
+        movements.werks,
+        coalesce(work_orders.line_code, movements.location) as line_code,
+        movements.unit_as_recorded as unit,
+        min(movements.occurred_at) as first_at,
+        max(movements.occurred_at) as last_at,
+        sum(movements.quantity_base) as consumed
+    from movements
+    left join work_orders
+        on movements.order_no = work_orders.order_no
+    where movements.source_system = 'mes'
+        and movements.movement_type = 'consumptions'
+        and movements.order_no is not null
+        and movements.quantity_base > 0
+    group by movements.order_no, movements.material, movements.werks,
+        coalesce(work_orders.line_code, movements.location), movements.unit_as_recorded
+
+),
+
+line_ratios as (
+
+    select
+        order_consumptions.*,
+        order_consumptions.consumed / order_issues.net_issued as ratio
+    from order_consumptions
     inner join order_issues
-        on order_consumption.material = order_issues.material
-        and order_consumption.order_no = order_issues.order_no
-    where order_issues.issued > 0
+        on order_consumptions.order_no = order_issues.order_no
+        and order_consumptions.material = order_issues.material
+    where order_issues.net_issued > 0
 
 ),
 
-unit_defects as (
+line_medians as (
 
     select
-        'DQ-002' as rule_id,
-        'mes_unit_label' as defect,
-        material,
         werks,
-        line_code as location,
         line_code,
-        min({{ plant_local_date('first_at') }}) as first_date,
-        max({{ plant_local_date('last_at') }}) as last_date,
-        power(10, round(avg(log_ratio))) as observed_ratio,
-        count(*) as evidence_count,
+        material,
+        unit,
+        percentile_cont(0.5) within group (order by ratio) as median_ratio,
+        count(*) as comparison_count
+    from line_ratios
+    group by werks, line_code, material, unit
+
+),
+
+line_factors as (
+
+    select
+        line_medians.werks,
+        line_medians.line_code,
+        line_medians.material,
+        line_medians.unit,
+        line_medians.median_ratio,
+        line_medians.comparison_count,
+        count(*) as agreeing_count,
+        min({{ plant_local_date('line_ratios.first_at') }}) as first_date,
+        max({{ plant_local_date('line_ratios.last_at') }}) as last_date,
         jsonb_agg(
-            jsonb_build_object('order_no', order_no, 'ratio', round(power(10, log_ratio)::numeric, 4))
-            order by order_no
+            jsonb_build_object('order_no', line_ratios.order_no, 'ratio', round(line_ratios.ratio::numeric, 4))
+            order by line_ratios.order_no
         ) as details
-    from order_ratios
-    where abs(abs(log_ratio) - 3) <= {{ factor_tolerance }}
-    group by werks, line_code, material
+    from line_medians
+    inner join line_ratios
+        on line_medians.werks is not distinct from line_ratios.werks
+        and line_medians.line_code is not distinct from line_ratios.line_code
+        and line_medians.material = line_ratios.material
+        and line_medians.unit is not distinct from line_ratios.unit
+        and abs(line_ratios.ratio - line_medians.median_ratio) <= {{ tolerance }} * line_medians.median_ratio
+    where line_medians.median_ratio >= {{ factor_min }}
+        or line_medians.median_ratio <= 1.0 / {{ factor_min }}
+    group by line_medians.werks, line_medians.line_code, line_medians.material, line_medians.unit,
+        line_medians.median_ratio, line_medians.comparison_count
+    having count(*) >= {{ min_evidence }}
+        and count(*) >= 0.8 * line_medians.comparison_count
+
+),
+
+---------- DQ-003: the ERP master unit, when every other system agrees
+
+master_factors as (
+
+    select
+        item_factors.material,
+        min(item_factors.median_ratio) as median_ratio,
+        sum(item_factors.agreeing_count) + min(line_factors.agreeing_count) as agreeing_count
+    from item_factors
+    inner join line_factors
+        on item_factors.material = line_factors.material
+        and abs(item_factors.median_ratio - line_factors.median_ratio)
+        <= {{ tolerance }} * line_factors.median_ratio
+    group by item_factors.material
+
+),
+
+---------- DQ-004 / DQ-005: master data that contradicts the ERP's
+
+item_masters as (
+
+    select
+        items.*,
+        materials.gtin14 as erp_gtin14
+    from items
+    inner join materials
+        on items.material = materials.material
+
+),
+
+---------- DQ-006: what no master data resolves
+
+unplaceable as (
+
+    -- a WMS item no ERP material or GTIN resolves; a unit with no way to
+    -- the material's base unit
+    select
+        source_system,
+        sku as defect_key,
+        'unresolved_material' as defect,
+        null::text as material,
+        min(werks) as werks,
+        min(occurred_at) as first_at,
+        max(occurred_at) as last_at,
+        count(*) as movement_count,
+        jsonb_build_object('sku', sku, 'material_as_mapped', min(material)) as details
+    from movements
+    where source_system = 'wms'
+        and sku is not null
+        and not is_material_resolved
+    group by source_system, sku
+    having count(*) >= {{ min_evidence }}
+    union all
+    select
+        source_system,
+        unit_as_recorded,
+        'unresolved_unit',
+        material,
+        min(werks),
+        min(occurred_at),
+        max(occurred_at),
+        count(*),
+        jsonb_build_object('unit', unit_as_recorded, 'skus', jsonb_agg(distinct sku))
+    from movements
+    where source_system in ('wms', 'mes')
+        and is_material_resolved
+        and not is_unit_resolved
+    group by source_system, material, unit_as_recorded
     having count(*) >= {{ min_evidence }}
 
 ),
 
 defects as (
 
-    select * from pack_defects
+    select
+        'DQ-001' as rule_id,
+        'wms_pack_size' as defect,
+        item_factors.material,
+        null::text as werks,
+        null::text as location,
+        item_factors.sku,
+        null::text as line_code,
+        null::text as unit,
+        null::date as first_date,
+        null::date as last_date,
+        item_factors.median_ratio as observed_ratio,
+        item_factors.agreeing_count as evidence_count,
+        item_factors.details
+    from item_factors
+    left join master_factors
+        on item_factors.material = master_factors.material
+    where master_factors.material is null
     union all
-    select * from unit_defects
+    select
+        'DQ-002',
+        'mes_unit_label',
+        line_factors.material,
+        line_factors.werks,
+        line_factors.line_code,
+        null,
+        line_factors.line_code,
+        line_factors.unit,
+        line_factors.first_date,
+        line_factors.last_date,
+        line_factors.median_ratio,
+        line_factors.agreeing_count,
+        line_factors.details
+    from line_factors
+    left join master_factors
+        on line_factors.material = master_factors.material
+    where master_factors.material is null
+    union all
+    select
+        'DQ-003', 'erp_base_unit', material, null, null, null, null, null, null, null,
+        median_ratio, agreeing_count, '[]'::jsonb
+    from master_factors
+    union all
+    select
+        'DQ-004', 'wms_spec', material, null, null, sku, null, null, null, null,
+        null, 1,
+        jsonb_build_object('wms_spec', item_spec, 'wms_numbers', spec_normalized, 'erp_numbers', erp_spec_normalized)
+    from item_masters
+    where not is_spec_consistent
+    union all
+    select
+        'DQ-005', 'wms_gtin', material, null, null, sku, null, null, null, null,
+        null, 1,
+        jsonb_build_object('wms_gtin', gtin14, 'erp_gtin', erp_gtin14)
+    from item_masters
+    where gtin14 is not null and erp_gtin14 is not null and gtin14 <> erp_gtin14
 
-),
-
-materials as (
-
-    select * from {{ ref('dim_material') }}
+    union all
+    select
+        'DQ-006', defect, material, werks, null,
+        case when defect = 'unresolved_material' then defect_key end, null,
+        case when defect = 'unresolved_unit' then defect_key end,
+        {{ plant_local_date('first_at') }}, {{ plant_local_date('last_at') }},
+        null, movement_count, details
+    from unplaceable
 
 ),
 
 final as (
 
     select
-        md5(defects.rule_id || '|' || defects.material || '|' || coalesce(defects.werks, '')
-            || '|' || coalesce(defects.location, ''))::text as defect_id,
+        md5(concat_ws('|', defects.rule_id, defects.defect, defects.material, defects.werks, defects.location,
+            defects.sku, defects.unit))::text as defect_id,
         defects.rule_id::text as rule_id,
         defects.defect::text as defect,
         defects.werks::text as werks,
         defects.location::text as location,
         defects.line_code::text as line_code,
         defects.material::text as material,
-        materials.wms_skus::text as wms_skus,
+        coalesce(defects.sku, items.skus)::text as wms_skus,
+        defects.unit::text as unit,
         materials.base_unit::text as base_unit,
         defects.observed_ratio::numeric as observed_ratio,
         defects.evidence_count::integer as evidence_count,
@@ -213,6 +409,10 @@ final as (
     from defects
     left join materials
         on defects.material = materials.material
+    left join (
+        select material, string_agg(sku, ',' order by sku) as skus from items group by material
+    ) as items
+        on defects.material = items.material
 
 )
 

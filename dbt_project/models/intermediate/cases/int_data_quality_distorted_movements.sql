@@ -1,10 +1,12 @@
--- One row per movement (fct_movement) whose quantity a data-quality defect
--- distorts, with the defect. Loss rules anti-join on movement_id (contract §5:
--- a defect's movements raise no loss case).
---   wms_pack_size:  every WMS movement of the material (its handling-unit
---                   quantity is converted with the wrong pack size);
---   mes_unit_label: the MES movements of the material at the defect's line
---                   (its line-side storage location), from the defect's start.
+-- One row per movement whose quantity or material a data-quality defect
+-- (int_data_quality_defects) distorts, with the defect. Loss rules leave
+-- these movements out (contract §5: a defect's movements raise no loss case).
+--   wms_pack_size, wms_spec, wms_gtin: every WMS movement of the item;
+--   mes_unit_label: the MES movements of the material on the defect's line
+--                   in the defect's unit, from the defect's first evidence;
+--   erp_base_unit:  every movement of the material in every system;
+--   unresolved_material / unresolved_unit: the movements no master data
+--                   resolves (they carry no material or no base quantity).
 with
 
 defects as (
@@ -13,66 +15,92 @@ defects as (
 
 ),
 
-movements as (
+movements as not materialized (
 
-    select * from {{ ref('fct_movement') }}
-
-),
-
-line_locations as (
-
-    select distinct
-        consumptions.line_code,
-        movements.werks,
-        movements.location
-    from movements
-    inner join {{ ref('stg_mes__consumptions') }} as consumptions
-        on movements.source_key = consumptions.consumption_id
-    where movements.source_table = 'mes_consumptions'
+    select * from {{ ref('int_movements_canonical') }}
 
 ),
 
-pack_distorted as (
+work_orders as (
 
-    select
-        movements.movement_id,
-        defects.defect_id,
-        defects.rule_id
+    select * from {{ ref('int_work_orders_mapped') }}
+
+),
+
+item_distorted as (
+
+    select movements.movement_id, defects.defect_id, defects.rule_id
     from defects
     inner join movements
-        on defects.material = movements.material
-        and movements.source_system = 'wms'
-    where defects.defect = 'wms_pack_size'
+        on movements.source_system = 'wms'
+        and movements.sku = any(string_to_array(defects.wms_skus, ','))
+    where defects.defect in ('wms_pack_size', 'wms_spec', 'wms_gtin')
 
 ),
 
-unit_distorted as (
+line_distorted as (
 
-    select
-        movements.movement_id,
-        defects.defect_id,
-        defects.rule_id
+    select movements.movement_id, defects.defect_id, defects.rule_id
     from defects
-    inner join line_locations
-        on defects.werks = line_locations.werks
-        and defects.line_code = line_locations.line_code
     inner join movements
-        on defects.material = movements.material
-        and movements.source_system = 'mes'
-        and movements.werks = line_locations.werks
-        and movements.location = line_locations.location
+        on movements.source_system = 'mes'
+        and defects.material = movements.material
+        and movements.unit_as_recorded is not distinct from defects.unit
         and movements.occurred_at >= defects.valid_from
+    left join work_orders
+        on movements.order_no = work_orders.order_no
     where defects.defect = 'mes_unit_label'
+        and coalesce(work_orders.line_code, movements.location) is not distinct from defects.line_code
+
+),
+
+material_distorted as (
+
+    select movements.movement_id, defects.defect_id, defects.rule_id
+    from defects
+    inner join movements
+        on defects.material = movements.material
+    where defects.defect = 'erp_base_unit'
+
+),
+
+unresolved as (
+
+    select movements.movement_id, defects.defect_id, defects.rule_id
+    from defects
+    inner join movements
+        on movements.source_system in ('wms', 'mes')
+        and (
+            (
+                defects.defect = 'unresolved_material'
+                and not movements.is_material_resolved
+                and movements.sku = defects.wms_skus
+            )
+            or (
+                defects.defect = 'unresolved_unit'
+                and movements.is_material_resolved
+                and not movements.is_unit_resolved
+                and movements.material = defects.material
+                and movements.unit_as_recorded = defects.unit
+            )
+        )
+    where defects.rule_id = 'DQ-006'
 
 ),
 
 final as (
 
     select movement_id::text as movement_id, defect_id::text as defect_id, rule_id::text as rule_id
-    from pack_distorted
+    from item_distorted
     union
     select movement_id::text, defect_id::text, rule_id::text
-    from unit_distorted
+    from line_distorted
+    union
+    select movement_id::text, defect_id::text, rule_id::text
+    from material_distorted
+    union
+    select movement_id::text, defect_id::text, rule_id::text
+    from unresolved
 
 )
 

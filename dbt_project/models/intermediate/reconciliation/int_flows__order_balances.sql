@@ -1,19 +1,36 @@
 -- One row per production order × component material: what the ERP issued to
--- the order (261), what came back (ERP 262, MES line return, WMS return
--- receipt), what MES consumed and what was scrapped (ERP 551, MES scrap), in
--- the material's base unit, with the batches each system names. The balance
--- (issued − consumed − returned − scrapped) is what went to the line and is
--- accounted for nowhere. Returns and scrap are taken at the largest quantity
--- any system claims, so that a claim one system cannot back (an unverified
--- return, a phantom scrap) is judged by its own rule, not counted twice.
--- Finished-goods receipts (101 with an order) are not components and are
--- left out.
+-- the order, what came back, what MES consumed and what was scrapped, in the
+-- material's base unit, with the batches each system names.
+--   issued    ERP 261, net of reversals (a 261 reversed by a 262 carrying
+--             its smbln, and that 262, move nothing);
+--   returned  per system: ERP 262 that reverse nothing, MES line returns,
+--             WMS tasks of the order that bring material back from the line
+--             (line_flow `from_line`: a RETURN_RECEIPT, a PUTAWAY from the
+--             line into line-side storage, whichever the plant uses);
+--   fed       WMS tasks of the order that bring material to the line;
+--   consumed  MES consumptions; scrapped: ERP 551 and MES scrap.
+-- The balance (issued − consumed − returned − scrapped) is what went to the
+-- line and is accounted for nowhere; scrap only explains a shortfall of the
+-- issue (a plant may scrap line-side stock outside the order's issue). Returns and scrap are taken at the
+-- largest quantity any system claims, so that a claim one system cannot back
+-- (an unverified return, a phantom scrap) is judged by its own rule, not
+-- counted twice. Issue documents are counted (a document may carry several
+-- lines of one material: from the store and from line-side storage), so a
+-- later document is a top-up. Finished-goods receipts (101 with an order)
+-- are not components and are left out. Orders are keyed by order_no alone
+-- (order numbers are unique in the ERP); werks is the ERP's. A WMS quantity
+-- a data-quality defect misstates (int_data_quality_distorted_movements) is
+-- left out; is_distorted: a defect misstates one of the order's ERP or MES
+-- movements, so its balance says nothing.
 with
 
-movements as (
+movements as not materialized (
 
-    select * from {{ ref('fct_movement') }}
+    select * from {{ ref('int_movements_canonical') }}
     where order_no is not null
+        and material is not null
+        and not is_reversed
+        and not is_reversal
 
 ),
 
@@ -23,54 +40,69 @@ work_orders as (
 
 ),
 
-line_locations as (
+distorted as (
 
-    select werks, location, min(mes_line) as line
-    from {{ ref('dim_location') }}
-    where location_kind = 'line'
-    group by werks, location
+    select distinct movement_id from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
+issue_documents as (
+
+    select
+        order_no,
+        material,
+        split_part(source_key, '/', 1) || '/' || split_part(source_key, '/', 2) as document,
+        min(recorded_at) as entered_at,
+        min(occurred_at) as posted_at,
+        sum(quantity_base) as quantity,
+        min(batch) as batch,
+        min(user_id) as user_id,
+        min(movement_id) as movement_id
+    from movements
+    where source_system = 'erp' and movement_type = '261'
+    group by order_no, material, document
+
+),
+
+issue_sequence as (
+
+    select
+        issue_documents.*,
+        row_number() over (partition by order_no, material order by entered_at desc, document desc)
+            as newest_rank,
+        count(*) over (partition by order_no, material) as document_count
+    from issue_documents
 
 ),
 
 last_issues as (
 
-    -- the latest ERP issue of each order × material: a top-up, when there
-    -- are several
-    select distinct on (werks, order_no, material)
-        werks,
-        order_no,
-        material,
-        movement_id as last_issue_movement_id,
-        batch as last_issue_batch,
-        user_id as last_issue_user_id,
-        quantity_base as last_issue_quantity
-    from movements
-    where source_system = 'erp' and movement_type = '261'
-    order by werks, order_no, material, occurred_at desc, movement_id desc
+    select * from issue_sequence
+    where newest_rank = 1
 
 ),
 
 per_order as (
 
     select
-        werks,
         order_no,
         material,
+        min(werks) filter (where source_system = 'erp') as werks,
         min(base_unit) as base_unit,
         ---------- ERP
         coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '261'), 0)
             as erp_issued_quantity,
-        count(*) filter (where source_system = 'erp' and movement_type = '261') as erp_issue_count,
         coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '262'), 0)
             as erp_returned_quantity,
         coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '551'), 0)
             as erp_scrapped_quantity,
         ---------- WMS
-        coalesce(sum(quantity_base) filter (where source_system = 'wms' and movement_type = 'LINE_FEED'), 0)
-            as wms_fed_quantity,
-        coalesce(
-            sum(quantity_base) filter (where source_system = 'wms' and movement_type = 'RETURN_RECEIPT'), 0
-        ) as wms_returned_quantity,
+        coalesce(sum(quantity_base) filter (
+            where source_system = 'wms' and line_flow = 'to_line' and not is_distorted
+        ), 0) as wms_fed_quantity,
+        coalesce(sum(quantity_base) filter (
+            where source_system = 'wms' and line_flow = 'from_line' and not is_distorted
+        ), 0) as wms_returned_quantity,
         ---------- MES
         coalesce(sum(quantity_base) filter (where source_system = 'mes' and movement_type = 'consumptions'), 0)
             as mes_consumed_quantity,
@@ -80,12 +112,20 @@ per_order as (
             as mes_scrapped_quantity,
         ---------- flags
         bool_and(is_unit_resolved) as is_unit_resolved,
+        -- a WMS quantity a defect misstates is left out above; an ERP or MES
+        -- one leaves the balance without a truth
+        bool_or(is_distorted and source_system <> 'wms') as is_distorted,
+        count(*) filter (
+            where (source_system = 'erp' and movement_type = '262')
+            or (source_system = 'mes' and movement_type = 'line-returns')
+            or (source_system = 'wms' and line_flow = 'from_line')
+        ) > 0 as has_return,
         ---------- batches
         array_agg(distinct batch order by batch)
             filter (where source_system = 'erp' and movement_type = '261' and batch is not null)
             as erp_issued_batches,
         array_agg(distinct batch order by batch)
-            filter (where source_system = 'wms' and movement_type = 'LINE_FEED' and batch is not null)
+            filter (where source_system = 'wms' and line_flow = 'to_line' and batch is not null)
             as wms_fed_batches,
         array_agg(distinct batch order by batch)
             filter (where source_system = 'mes' and movement_type = 'consumptions' and batch is not null)
@@ -95,15 +135,27 @@ per_order as (
         ---------- sources
         {{ movement_sources() }} as sources,
         ---------- time
-        min(occurred_at) filter (where source_system = 'erp' and movement_type = '261') as first_issued_at,
-        max(occurred_at) filter (where source_system = 'erp' and movement_type = '261') as last_issued_at,
+        min(recorded_at) filter (where source_system = 'erp' and movement_type = '261') as first_issued_at,
+        max(recorded_at) filter (where source_system = 'erp' and movement_type = '261') as last_issued_at,
         min(occurred_at) as first_movement_at,
         max(occurred_at) as last_movement_at,
+        max(recorded_at) filter (
+            where (source_system = 'erp' and movement_type = '262')
+            or (source_system = 'mes' and movement_type = 'line-returns')
+            or (source_system = 'wms' and line_flow = 'from_line')
+        ) as last_returned_at,
         ---------- line side
         min(location) filter (where source_system = 'mes' and movement_type = 'consumptions') as mes_location,
-        min(location) filter (where source_system = 'wms' and movement_type = 'LINE_FEED') as wms_line_location
-    from movements
-    group by werks, order_no, material
+        min(location) filter (where source_system = 'wms' and line_flow = 'to_line') as wms_line_location
+    from (
+        select
+            movements.*,
+            distorted.movement_id is not null as is_distorted
+        from movements
+        left join distorted
+            on movements.movement_id = distorted.movement_id
+    ) as movements
+    group by order_no, material
     having count(*) filter (where source_system = 'erp' and movement_type = '261') > 0
 
 ),
@@ -115,13 +167,14 @@ final as (
         per_order.order_no,
         per_order.material,
         per_order.base_unit,
-        coalesce(work_orders.line_code, line_locations.line) as line,
-        coalesce(per_order.mes_location, per_order.wms_line_location, work_orders.storage_location_code)
+        work_orders.line_code as line,
+        coalesce(per_order.mes_location, work_orders.storage_location_code, per_order.wms_line_location)
             as line_location,
         work_orders.order_status,
+        work_orders.released_at as order_released_at,
         work_orders.closed_at as order_closed_at,
         per_order.erp_issued_quantity,
-        per_order.erp_issue_count,
+        coalesce(last_issues.document_count, 0) as erp_issue_count,
         per_order.wms_fed_quantity,
         per_order.mes_consumed_quantity,
         per_order.erp_returned_quantity,
@@ -132,40 +185,44 @@ final as (
         per_order.erp_scrapped_quantity,
         per_order.mes_scrapped_quantity,
         greatest(per_order.erp_scrapped_quantity, per_order.mes_scrapped_quantity) as scrapped_quantity,
-        per_order.erp_issued_quantity
-        - per_order.mes_consumed_quantity
-        - greatest(per_order.erp_returned_quantity, per_order.mes_returned_quantity, per_order.wms_returned_quantity)
-        - greatest(per_order.erp_scrapped_quantity, per_order.mes_scrapped_quantity)
+        balanced.unaccounted_before_scrap
+        - least(balanced.scrapped_quantity, greatest(balanced.unaccounted_before_scrap, 0))
             as unaccounted_quantity,
-        (
-            per_order.erp_returned_quantity > 0
-            or per_order.mes_returned_quantity > 0
-            or per_order.wms_returned_quantity > 0
-        ) as has_return,
+        per_order.has_return,
         per_order.is_unit_resolved,
+        per_order.is_distorted,
         coalesce(array_to_string(per_order.erp_issued_batches, ','), '') as erp_issued_batches,
         coalesce(array_to_string(per_order.wms_fed_batches, ','), '') as wms_fed_batches,
         coalesce(array_to_string(per_order.mes_consumed_batches, ','), '') as mes_consumed_batches,
-        last_issues.last_issue_movement_id,
-        last_issues.last_issue_batch,
-        last_issues.last_issue_user_id,
-        last_issues.last_issue_quantity,
+        last_issues.movement_id as last_issue_movement_id,
+        last_issues.batch as last_issue_batch,
+        last_issues.user_id as last_issue_user_id,
+        last_issues.quantity as last_issue_quantity,
+        last_issues.entered_at as last_issue_entered_at,
         per_order.first_issue_user_id,
         per_order.sources,
         per_order.first_issued_at,
         per_order.last_issued_at,
         per_order.first_movement_at,
-        per_order.last_movement_at
+        per_order.last_movement_at,
+        per_order.last_returned_at
     from per_order
+    cross join lateral (
+        -- scrap explains what is missing from the issue, never more: a plant
+        -- that scraps from line-side stock (contract §5) books it outside the
+        -- order's issue
+        select
+            per_order.erp_issued_quantity - per_order.mes_consumed_quantity
+            - greatest(
+                per_order.erp_returned_quantity, per_order.mes_returned_quantity, per_order.wms_returned_quantity
+            ) as unaccounted_before_scrap,
+            greatest(per_order.erp_scrapped_quantity, per_order.mes_scrapped_quantity) as scrapped_quantity
+    ) as balanced
     left join work_orders
         on per_order.order_no = work_orders.order_no
     left join last_issues
-        on per_order.werks = last_issues.werks
-        and per_order.order_no = last_issues.order_no
+        on per_order.order_no = last_issues.order_no
         and per_order.material = last_issues.material
-    left join line_locations
-        on per_order.werks = line_locations.werks
-        and coalesce(per_order.mes_location, per_order.wms_line_location) = line_locations.location
 
 )
 

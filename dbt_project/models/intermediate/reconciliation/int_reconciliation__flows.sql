@@ -9,7 +9,7 @@ with
 
 fct_movements as (
 
-    select * from {{ ref('fct_movement') }}
+    select * from {{ ref('int_movements_canonical') }}
 
 ),
 

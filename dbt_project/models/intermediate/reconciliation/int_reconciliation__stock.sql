@@ -7,19 +7,20 @@
 --                   storage location, material and batch, on each plant's
 --                   latest snapshot day (fct_stock_position);
 --   RECON-STOCK-002 WMS cycle counts against the WMS system quantity; a
---                   recount of the same bin, item and lot supersedes the
---                   earlier count of that day;
+--                   recount of the same bin, item and lot within a day
+--                   supersedes the count before it;
 --   RECON-STOCK-003 ERP physical inventory: counted against book quantity;
 --   RECON-STOCK-004 WMS COUNT_ADJUST against ERP 701/702: same plant,
 --                   material, batch and direction within
---                   controls_adjustment_match_hours, nearest in time, one to one.
+--                   stock_adjustment_match_hours, nearest in time, one to one.
+-- Two quantities match when they differ by no more than the coarser
+-- recording step of the two systems (int_quantity_resolutions: a WMS that
+-- keeps 0.001 of a 1 000-piece case cannot tell 1 piece from 1.008) plus
+-- stock_tolerance_pct of the larger one.
 -- details.data_quality_defect_id names a defect (int_data_quality_defects)
 -- that distorts the compared quantity: such a difference is not a loss.
--- fct_movement is rebuilt just before: analyze it so the planner does not
--- nest-loop over a table it has no statistics for (minutes instead of seconds).
-{{ config(pre_hook="analyze {{ ref('fct_movement') }}") }}
-{% set tolerance = var('controls_stock_tolerance_ratio') %}
-{% set match_hours = var('controls_adjustment_match_hours') %}
+{% set tolerance_pct = var('stock_tolerance_pct') %}
+{% set match_hours = var('stock_adjustment_match_hours') %}
 with
 
 positions as (
@@ -31,62 +32,6 @@ positions as (
 defects as (
 
     select * from {{ ref('int_data_quality_defects') }}
-
-),
-
-pack_defects as (
-
-    select material, min(defect_id) as defect_id
-    from defects
-    where defect = 'wms_pack_size'
-    group by material
-
-),
-
-latest_snapshot as (
-
-    select werks, max(stock_date) as stock_date
-    from positions
-    where physical_quantity is not null
-    group by werks
-
-),
-
-book_vs_physical as (
-
-    select
-        'RECON-STOCK-001' as rule_id,
-        md5(positions.stock_date::text || '|' || positions.werks || '|' || positions.location || '|'
-            || positions.material || '|' || coalesce(positions.batch, '')) as record_id,
-        'erp' as source_system,
-        case
-            when abs(positions.difference_quantity)
-                <= {{ tolerance }} * greatest(abs(positions.book_quantity), 1) then 'matched'
-            when positions.physical_quantity = 0 then 'missing_in_wms'
-            when positions.book_quantity = 0 then 'missing_in_erp'
-            else 'quantity_differs'
-        end as label,
-        positions.werks,
-        positions.location,
-        positions.material,
-        positions.batch,
-        null::text as order_no,
-        positions.book_quantity as expected_quantity,
-        positions.physical_quantity as actual_quantity,
-        positions.difference_quantity,
-        positions.base_unit,
-        ((positions.stock_date + 1)::timestamp at time zone '{{ var("plant_time_zone") }}') as occurred_at,
-        jsonb_build_object(
-            'stock_date', positions.stock_date,
-            'data_quality_defect_id', pack_defects.defect_id
-        ) as details
-    from positions
-    inner join latest_snapshot
-        on positions.werks = latest_snapshot.werks
-        and positions.stock_date = latest_snapshot.stock_date
-    left join pack_defects
-        on positions.material = pack_defects.material
-    where not (positions.book_quantity = 0 and positions.physical_quantity = 0)
 
 ),
 
@@ -114,47 +59,163 @@ bins as (
 
 ),
 
+phys_inv as (
+
+    select * from {{ ref('stg_erp__phys_inv_items') }}
+
+),
+
+movements as not materialized (
+
+    select * from {{ ref('int_movements_canonical') }}
+
+),
+
+resolutions as (
+
+    select * from {{ ref('int_quantity_resolutions') }}
+
+),
+
+distorted as (
+
+    select * from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
+materials as (
+
+    select * from {{ ref('int_materials') }}
+
+),
+
+wms_steps as (
+
+    -- the coarsest step the WMS records a material with, in base units
+    select material, max(step_base) as step_base
+    from resolutions
+    where source_system = 'wms'
+    group by material
+
+),
+
+pack_defects as (
+
+    select material, min(defect_id) as defect_id
+    from defects
+    where defect = 'wms_pack_size'
+    group by material
+
+),
+
+---------- RECON-STOCK-001: book against the latest snapshot
+
+latest_snapshot as (
+
+    select werks, max(stock_date) as stock_date
+    from positions
+    where physical_quantity is not null
+    group by werks
+
+),
+
+book_vs_physical as (
+
+    select
+        'RECON-STOCK-001' as rule_id,
+        md5(positions.stock_date::text || '|' || positions.werks || '|' || positions.location || '|'
+            || positions.material || '|' || coalesce(positions.batch, '')) as record_id,
+        'erp' as source_system,
+        case
+            when abs(positions.difference_quantity)
+                <= coalesce(wms_steps.step_base, 0)
+                + {{ tolerance_pct }} / 100.0 * greatest(abs(positions.book_quantity), abs(positions.physical_quantity))
+                then 'matched'
+            when positions.physical_quantity = 0 then 'missing_in_wms'
+            when positions.book_quantity = 0 then 'missing_in_erp'
+            else 'quantity_differs'
+        end as label,
+        positions.werks,
+        positions.location,
+        positions.material,
+        positions.batch,
+        null::text as order_no,
+        positions.book_quantity as expected_quantity,
+        positions.physical_quantity as actual_quantity,
+        positions.difference_quantity,
+        positions.base_unit,
+        ((positions.stock_date + 1)::timestamp at time zone '{{ var("plant_time_zone") }}') as occurred_at,
+        jsonb_build_object(
+            'stock_date', positions.stock_date,
+            'data_quality_defect_id', pack_defects.defect_id
+        ) as details
+    from positions
+    inner join latest_snapshot
+        on positions.werks = latest_snapshot.werks
+        and positions.stock_date = latest_snapshot.stock_date
+    left join pack_defects
+        on positions.material = pack_defects.material
+    left join wms_steps
+        on positions.material = wms_steps.material
+    where not (positions.book_quantity = 0 and positions.physical_quantity = 0)
+
+),
+
+---------- RECON-STOCK-002: cycle counts against the WMS system quantity
+
+counts_sequenced as (
+
+    select
+        cycle_counts.*,
+        lead(cycle_counts.is_recount) over bin_item_lot as next_is_recount,
+        lead(cycle_counts.counted_at) over bin_item_lot as next_counted_at
+    from cycle_counts
+    window bin_item_lot as (
+        partition by cycle_counts.bin_code, cycle_counts.sku, cycle_counts.lot_code
+        order by cycle_counts.counted_at, cycle_counts.count_id
+    )
+
+),
+
 counts_converted as (
 
     select
-        cycle_counts.count_id,
-        cycle_counts.is_recount,
-        cycle_counts.counted_at,
-        cycle_counts.bin_code,
-        cycle_counts.sku,
-        cycle_counts.lot_code,
-        cycle_counts.counted_by_user_id,
-        cycle_counts.approved_by_user_id,
+        counts_sequenced.count_id,
+        counts_sequenced.is_recount,
+        counts_sequenced.counted_at,
+        counts_sequenced.bin_code,
+        counts_sequenced.sku,
+        counts_sequenced.lot_code,
+        counts_sequenced.counted_by_user_id,
+        counts_sequenced.approved_by_user_id,
         bins.plant_code as werks,
         bins.storage_location_code as location,
         items.material,
-        {{ normalize_batch('cycle_counts.lot_code') }} as batch,
-        cycle_counts.system_quantity * coalesce(by_sku.factor, generic.factor) as system_quantity,
-        cycle_counts.counted_quantity * coalesce(by_sku.factor, generic.factor) as counted_quantity,
-        -- a later recount of the same bin, item and lot on the same day supersedes this count
-        exists (
-            select 1
-            from {{ ref('stg_wms__cycle_counts') }} as later
-            where later.is_recount
-                and later.bin_code = cycle_counts.bin_code
-                and later.sku = cycle_counts.sku
-                and later.lot_code is not distinct from cycle_counts.lot_code
-                and later.counted_at > cycle_counts.counted_at
-                and later.counted_at <= cycle_counts.counted_at + interval '1 day'
+        {{ normalize_batch('counts_sequenced.lot_code') }} as batch,
+        counts_sequenced.system_quantity * coalesce(by_sku.factor, generic.factor) as system_quantity,
+        counts_sequenced.counted_quantity * coalesce(by_sku.factor, generic.factor) as counted_quantity,
+        -- the step this count is recorded with: its handling unit's 10^-decimals
+        power(10::numeric, -greatest(
+            scale(counts_sequenced.system_quantity), scale(counts_sequenced.counted_quantity)
+        )) * coalesce(by_sku.factor, generic.factor) as count_step,
+        coalesce(
+            counts_sequenced.next_is_recount
+            and counts_sequenced.next_counted_at <= counts_sequenced.counted_at + interval '1 day',
+            false
         ) as is_superseded
-    from cycle_counts
+    from counts_sequenced
     left join bins
-        on cycle_counts.bin_code = bins.bin_code
+        on counts_sequenced.bin_code = bins.bin_code
     left join items
-        on cycle_counts.sku = items.sku
+        on counts_sequenced.sku = items.sku
     left join conversions as by_sku
         on items.material = by_sku.material
-        and cycle_counts.sku = by_sku.sku
-        and cycle_counts.handling_unit = by_sku.unit
+        and counts_sequenced.sku = by_sku.sku
+        and counts_sequenced.handling_unit = by_sku.unit
     left join conversions as generic
         on items.material = generic.material
         and generic.sku = ''
-        and cycle_counts.handling_unit = generic.unit
+        and counts_sequenced.handling_unit = generic.unit
 
 ),
 
@@ -162,74 +223,76 @@ count_rows as (
 
     select
         'RECON-STOCK-002' as rule_id,
-        count_id as record_id,
+        counts_converted.count_id as record_id,
         'wms' as source_system,
         case
-            when abs(counted_quantity - system_quantity)
-                <= {{ tolerance }} * greatest(abs(system_quantity), 1) then 'matched'
+            when abs(counts_converted.counted_quantity - counts_converted.system_quantity)
+                <= greatest(coalesce(wms_steps.step_base, 0), coalesce(counts_converted.count_step, 0))
+                + {{ tolerance_pct }} / 100.0 * greatest(
+                    abs(counts_converted.system_quantity), abs(counts_converted.counted_quantity)
+                )
+                then 'matched'
             else 'quantity_differs'
         end as label,
-        werks,
-        location,
-        material,
-        batch,
+        counts_converted.werks,
+        counts_converted.location,
+        counts_converted.material,
+        counts_converted.batch,
         null::text as order_no,
-        system_quantity as expected_quantity,
-        counted_quantity as actual_quantity,
-        counted_quantity - system_quantity as difference_quantity,
+        counts_converted.system_quantity as expected_quantity,
+        counts_converted.counted_quantity as actual_quantity,
+        counts_converted.counted_quantity - counts_converted.system_quantity as difference_quantity,
         null::text as base_unit,
-        counted_at as occurred_at,
+        counts_converted.counted_at as occurred_at,
         jsonb_build_object(
-            'count_id', count_id, 'bin', bin_code, 'sku', sku, 'lot', lot_code,
-            'is_recount', is_recount, 'is_superseded_by_recount', is_superseded,
-            'counted_by', counted_by_user_id, 'approved_by', approved_by_user_id
+            'count_id', counts_converted.count_id, 'bin', counts_converted.bin_code,
+            'sku', counts_converted.sku, 'lot', counts_converted.lot_code,
+            'is_recount', counts_converted.is_recount,
+            'is_superseded_by_recount', counts_converted.is_superseded,
+            'counted_by', counts_converted.counted_by_user_id,
+            'approved_by', counts_converted.approved_by_user_id
         ) as details
     from counts_converted
-    where not is_superseded
+    left join wms_steps
+        on counts_converted.material = wms_steps.material
+    where not counts_converted.is_superseded
 
 ),
 
-phys_inv as (
-
-    select * from {{ ref('stg_erp__phys_inv_items') }}
-
-),
+---------- RECON-STOCK-003: ERP physical inventory
 
 phys_inv_rows as (
 
     select
         'RECON-STOCK-003' as rule_id,
-        phys_inv_doc_number || '/' || phys_inv_doc_line::text as record_id,
+        phys_inv.phys_inv_doc_number || '/' || phys_inv.phys_inv_doc_line::text as record_id,
         'erp' as source_system,
         case
-            when abs(counted_quantity - book_quantity)
-                <= {{ tolerance }} * greatest(abs(book_quantity), 1) then 'matched'
+            when abs(phys_inv.counted_quantity - phys_inv.book_quantity)
+                <= {{ tolerance_pct }} / 100.0 * greatest(abs(phys_inv.book_quantity), abs(phys_inv.counted_quantity))
+                then 'matched'
             else 'quantity_differs'
         end as label,
-        plant_code as werks,
-        storage_location_code as location,
-        {{ unpad_number('material_number') }} as material,
-        batch_number as batch,
+        phys_inv.plant_code as werks,
+        phys_inv.storage_location_code as location,
+        {{ unpad_number('phys_inv.material_number') }} as material,
+        phys_inv.batch_number as batch,
         null::text as order_no,
-        book_quantity as expected_quantity,
-        counted_quantity as actual_quantity,
-        counted_quantity - book_quantity as difference_quantity,
-        base_unit,
-        (counted_on::timestamp at time zone '{{ var("plant_time_zone") }}') as occurred_at,
+        phys_inv.book_quantity as expected_quantity,
+        phys_inv.counted_quantity as actual_quantity,
+        phys_inv.counted_quantity - phys_inv.book_quantity as difference_quantity,
+        phys_inv.base_unit,
+        (phys_inv.counted_on::timestamp at time zone '{{ var("plant_time_zone") }}') as occurred_at,
         jsonb_build_object(
-            'iblnr', phys_inv_doc_number, 'zeili', phys_inv_doc_line,
-            'counted_by', counted_by_user_id, 'posted_by', posted_by_user_id,
-            'difference_document', difference_material_doc_number
+            'iblnr', phys_inv.phys_inv_doc_number, 'zeili', phys_inv.phys_inv_doc_line,
+            'counted_by', phys_inv.counted_by_user_id, 'posted_by', phys_inv.posted_by_user_id,
+            'difference_document', phys_inv.difference_material_doc_number
         ) as details
     from phys_inv
 
 ),
 
-movements as (
-
-    select * from {{ ref('fct_movement') }}
-
-),
+---------- RECON-STOCK-004: WMS count adjustments against ERP 701/702
 
 wms_adjustments as (
 
@@ -241,7 +304,10 @@ wms_adjustments as (
 erp_adjustments as (
 
     select * from movements
-    where source_system = 'erp' and movement_type in ('701', '702')
+    where source_system = 'erp'
+        and movement_type in ('701', '702')
+        and not is_reversed
+        and not is_reversal
 
 ),
 
@@ -264,9 +330,9 @@ candidates as (
     inner join erp_adjustments
         on wms_adjustments.werks = erp_adjustments.werks
         and wms_adjustments.material = erp_adjustments.material
-        and wms_adjustments.batch is not distinct from erp_adjustments.batch
+        and coalesce(wms_adjustments.batch, '') = coalesce(erp_adjustments.batch, '')
         and wms_adjustments.direction = erp_adjustments.direction
-        and abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at))
+    where abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at))
         <= {{ match_hours }} * 3600
 
 ),
@@ -281,26 +347,19 @@ pairs as (
 
 adjustment_pairs as (
 
-    select
-        wms.movement_id as wms_movement_id,
-        erp.movement_id as erp_movement_id
-    from pairs
-    inner join wms_adjustments as wms on pairs.wms_movement_id = wms.movement_id
-    inner join erp_adjustments as erp on pairs.erp_movement_id = erp.movement_id
+    select wms_movement_id, erp_movement_id from pairs
     union all
-    select movement_id, null
+    select wms_adjustments.movement_id, null
     from wms_adjustments
-    where movement_id not in (select wms_movement_id from pairs)
+    left join pairs
+        on wms_adjustments.movement_id = pairs.wms_movement_id
+    where pairs.wms_movement_id is null
     union all
-    select null, movement_id
+    select null, erp_adjustments.movement_id
     from erp_adjustments
-    where movement_id not in (select erp_movement_id from pairs)
-
-),
-
-distorted as (
-
-    select * from {{ ref('int_data_quality_distorted_movements') }}
+    left join pairs
+        on erp_adjustments.movement_id = pairs.erp_movement_id
+    where pairs.erp_movement_id is null
 
 ),
 
@@ -314,7 +373,9 @@ adjustment_rows as (
             when erp.movement_id is null then 'missing_in_erp'
             when wms.movement_id is null then 'missing_in_wms'
             when abs(wms.quantity_base - erp.quantity_base)
-                <= {{ tolerance }} * greatest(abs(erp.quantity_base), 1) then 'matched'
+                <= coalesce(wms_steps.step_base, 0)
+                + {{ tolerance_pct }} / 100.0 * greatest(abs(erp.quantity_base), abs(wms.quantity_base))
+                then 'matched'
             else 'quantity_differs'
         end as label,
         coalesce(erp.werks, wms.werks) as werks,
@@ -343,6 +404,8 @@ adjustment_rows as (
         on adjustment_pairs.erp_movement_id = erp.movement_id
     left join distorted
         on wms.movement_id = distorted.movement_id
+    left join wms_steps
+        on coalesce(erp.material, wms.material) = wms_steps.material
 
 ),
 
@@ -355,12 +418,6 @@ unioned as (
     select * from phys_inv_rows
     union all
     select * from adjustment_rows
-
-),
-
-materials as (
-
-    select material, base_unit from {{ ref('dim_material') }}
 
 ),
 
