@@ -128,6 +128,7 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
     world = build_world(rng, style, scale, plants, first_day, end_date)
     simulation = Simulation(rng, world, first_day, end_date, scale)
     simulation.schedule_incidents(per_type=max(2, round(6 * scale / 0.04 * plants * days / 180)))
+    simulation.schedule_look_alikes()
 
     erp, mes = ErpSink(out_dir / "erp.sqlite"), MesSink(out_dir / "mes.sqlite")
     landing = _Landing(out_dir / "wms_landing")

@@ -45,8 +45,10 @@ CASE_TYPES = (
 # Incidents that happen inside one production order.
 ORDER_CASES = ("excess_issue", "unreturned_remnant", "phantom_scrap", "unverified_return",
                "batch_mismatch", "duplicate_posting")
-# order incidents whose remnant is the evidence: issued with room for a material remnant
+# order incidents whose remnant is the evidence
 REMNANT_CASES = ("unreturned_remnant", "unverified_return")
+# ...and those that need one at all (phantom scrap scraps from it): issued with room for it
+ROOMY_CASES = (*REMNANT_CASES, "phantom_scrap")
 GROUND_TRUTH_COLUMNS = ("incident_id", "case_type", "werks", "location", "material", "batch",
                         "user_id", "order_no", "window_start", "window_end", "qty", "uom",
                         "description")
@@ -54,6 +56,9 @@ NOISE_COLUMNS = ("noise_id", "pattern", "werks", "material", "batch", "order_no"
                  "wms_ref", "mes_ref", "at", "description")
 SMALL_COUNT_VALUE = 60.0  # CNY: a count difference below this is recounted, approved, posted
 LAGGED_POSTING_DAYS = 8
+# legitimate look-alikes every world shows at least once per plant (besides their usual rate)
+LOOK_ALIKES = ("reversal", "issue_reversal", "repeated_equal_feed")
+RUN_ON_SHUTDOWN = ("night_issue",)  # pending actions that do not wait for a working day
 
 
 def utc_iso(local: datetime) -> str:
@@ -139,6 +144,7 @@ class Simulation:
         self.wms_units_per_uom = {m.matnr: m.units_per_uom for m in world.materials}
         self.unit_defect_lines: dict[str, Material] = {}
         self.incidents: dict[tuple[str, date], list[Incident]] = defaultdict(list)
+        self.look_alikes: dict[tuple[str, date], list[str]] = defaultdict(list)
         self.used_chargs: set[str] = set()
         self.expiry: dict[str, date] = {}
         self.plant_of_warehouse = {p.warehouse: p for p in world.plants}
@@ -211,6 +217,13 @@ class Simulation:
                 day = self.rng.choice(days)
                 self.incidents[(plant.werks, day)].append(
                     Incident(case_type, variant_no, plant, day, kind))
+
+    def schedule_look_alikes(self) -> None:
+        """At least one of each legitimate look-alike per plant, whatever the scale."""
+        for plant in self.world.plants:
+            days = [d for d in self.days() if d not in plant.shutdown and d < self.last_day]
+            for pattern in LOOK_ALIKES:
+                self.look_alikes[(plant.werks, self.rng.choice(days))].append(pattern)
 
     def take_incidents(self, plant: Plant, day: date,
                        case_types: tuple[str, ...]) -> list[Incident]:
@@ -477,7 +490,8 @@ class Simulation:
     # ----------------------------------------------------------- production
 
     def run_order(self, plant: Plant, line: Line, day: date, start: datetime, end: datetime,
-                  incident: Incident | None, state: str = "CLOSED") -> None:
+                  incident: Incident | None, state: str = "CLOSED",
+                  look_alike: str | None = None) -> None:
         rng = self.rng
         product = rng.choice(self.world.products)
         planned = rng.choice([50, 80, 100, 120, 150, 200])
@@ -501,9 +515,8 @@ class Simulation:
         case = incident.case_type if incident else None
         target = rng.randrange(len(product.bom))
         # legitimate look-alikes, on orders without an incident
-        look_alike = None
-        if case is None and state == "CLOSED":
-            draw = rng.random()
+        draw = rng.random()
+        if look_alike is None and case is None and state == "CLOSED":
             look_alike = ("issue_reversal" if draw < 0.03 else
                           "repeated_equal_feed" if draw < 0.06 else None)
         runs = []
@@ -577,7 +590,7 @@ class Simulation:
         component = run.component
         pack = component.pack_base
         # an order whose remnant is the evidence gets one worth seeing (well above weighing noise)
-        remaining = run.need * (1.12 if run.hit in REMNANT_CASES else 1.0)
+        remaining = run.need * (1.12 if run.hit in ROOMY_CASES else 1.0)
         line_side_stock = self.style.remnant == "line_side" or self.style.feed == "replenish"
         if line_side_stock and not split:
             for lot in list(self.side_pool(plant, line, component)):
@@ -688,17 +701,19 @@ class Simulation:
             self.record_noise("rounding", plant, component, end,
                               "consumption differs from the order's need within tolerance",
                               order_no=aufnr, batch=run.picks[-1].lot.charg)
-        main = run.picks[-1]
+        # first in, first used: each pick is used up before the next one is opened
+        uses = []
+        to_use = consumed
+        for pick in run.picks:
+            uses.append(round(min(pick.qty, to_use), 3))
+            to_use = round(to_use - uses[-1], 3)
+        left_over = [round(pick.qty - used, 3) for pick, used in zip(run.picks, uses, strict=True)]
+        # the movement a batch mismatch is about: the pick most of the consumption came from
+        main = run.picks[max(range(len(uses)), key=lambda i: uses[i])]
         scanned = {id(p): p.lot.charg for p in run.picks}
         if case == "batch_mismatch":
             scanned[id(main)] = self.new_batch(component, start.date(), main.at)
-        # first in, first used: each pick is used up before the next one is opened
-        left_over = []
-        to_use = consumed
-        for pick in run.picks:
-            used = round(min(pick.qty, to_use), 3)
-            to_use = round(to_use - used, 3)
-            left_over.append(round(pick.qty - used, 3))
+        for pick, used in zip(run.picks, uses, strict=True):
             if case == "batch_mismatch" and pick is main:
                 self.record("batch_mismatch", plant, line.name, component, main.at, end, used,
                             f"ERP issued batch {pick.lot.charg}, MES scanned {scanned[id(pick)]}",
@@ -713,17 +728,18 @@ class Simulation:
             left_over[index] = round(left_over[index] - lost, 3)
             weighing = round(weighing - lost, 3)
             self.move_stock(plant, line.feed_bin, component, run.picks[index].lot.charg, -lost)
-        scrapped = 0.0
         if case == "phantom_scrap" or self.rng.random() < 0.12:
-            # nothing left on the line (consumption used up the issue): nothing to scrap;
-            # a scrap posting's quantity, like every ERP quantity, is positive
-            scrapped = max(round(min(left_over[-1], max(need * 0.02, 0.001)), 3), 0.0)
-            if component.meins == "EA":
-                scrapped = float(math.floor(scrapped))
-            if scrapped > 0:
-                left_over[-1] = round(left_over[-1] - scrapped, 3)
-                self.scrap(plant, line, run, aufnr, main.lot, scrapped, end, supervisor,
-                           operator, phantom=case == "phantom_scrap")
+            # scrap comes from the last pack opened that still holds something; nothing left
+            # on the line (consumption used up the issue): nothing to scrap. A scrap
+            # posting's quantity, like every ERP quantity, is positive
+            index = max((i for i, qty in enumerate(left_over) if qty > 0), default=None)
+            if index is not None:
+                scrapped = round(min(left_over[index], max(need * 0.02, 0.001)), 3)
+                if component.meins == "EA":
+                    scrapped = float(min(left_over[index], max(1, math.floor(scrapped))))
+                left_over[index] = round(left_over[index] - scrapped, 3)
+                self.scrap(plant, line, run, aufnr, run.picks[index].lot, scrapped, end,
+                           supervisor, operator, phantom=case == "phantom_scrap")
         close = end + timedelta(minutes=self.rng.randint(5, 40))
         if case == "excess_issue":
             self.top_up(plant, line, aufnr, run, start, end, close, supervisor)
@@ -743,6 +759,7 @@ class Simulation:
             return
         if case in REMNANT_CASES:
             total = sum(qty for _, qty in remnants)
+            main = next(p for p in run.picks if p.lot is max(remnants, key=lambda r: r[1])[0])
             for lot, qty in remnants:
                 self.move_stock(plant, line.feed_bin, component, lot.charg, -qty)
             if case == "unreturned_remnant":
@@ -971,9 +988,9 @@ class Simulation:
                   self.office_time(day, 0.0, 0.15), self.rng.choice(plant.clerks))
         lot.bin = target
 
-    def maintenance_issue(self, plant: Plant, day: date,
-                          when: datetime | None = None) -> tuple[datetime, Material, Lot]:
-        material = self.rng.choice(self.world.liquids)
+    def maintenance_issue(self, plant: Plant, day: date, when: datetime | None = None,
+                          material: Material | None = None) -> tuple[datetime, Material, Lot]:
+        material = material or self.rng.choice(self.world.liquids)
         when = when or self.office_time(day)
         lot = self.lot_with(plant, material, material.pack_base, when)
         clerk = self.rng.choice(plant.clerks)
@@ -1214,12 +1231,10 @@ class Simulation:
         when = self.office_time(day, 0.1, 0.7)
         qty = material.pack_base * self.rng.randint(2, 6)
         if incident.kind == "night":
-            hour = self.rng.uniform(*self.style.off_hours())
-            issued_at, liquid, lot = self.maintenance_issue(plant, day, self.at(day, hour))
-            self.record("posting_time_anomaly", plant, plant.RAW, liquid, issued_at,
-                        issued_at + timedelta(minutes=5), liquid.pack_base,
-                        "issue posted while the plant does not work", batch=lot.charg,
-                        user=self.out.erp["erp_material_doc"][-1]["usnam"])
+            # the drum is in stock by day; it is issued in the coming night
+            liquid = self.rng.choice(self.world.liquids)
+            self.lot_with(plant, liquid, liquid.pack_base, when)
+            self.pending[day + timedelta(days=1)].append(("night_issue", plant, liquid))
             return
         lot = self.receive(plant, material, qty, when, post=False)
         ebeln = self.new_ebeln()
@@ -1239,6 +1254,14 @@ class Simulation:
             "lifnr": self.rng.choice(self.world.vendors)}], budat=budat)
         self.record("posting_time_anomaly", plant, plant.RAW, material, when, posted_at, qty,
                     text, batch=lot.charg, user=clerk.usnam)
+
+    def night_issue(self, plant: Plant, liquid: Material, day: date) -> None:
+        when = self.at(day, self.rng.uniform(*self.style.off_hours()))
+        issued_at, liquid, lot = self.maintenance_issue(plant, day, when, liquid)
+        self.record("posting_time_anomaly", plant, plant.RAW, liquid, issued_at,
+                    issued_at + timedelta(minutes=5), liquid.pack_base,
+                    "issue posted while the plant does not work", batch=lot.charg,
+                    user=self.out.erp["erp_material_doc"][-1]["usnam"])
 
     def duplicate_receipt(self, plant: Plant, day: date) -> None:
         material = self.rng.choice(self.world.raw)
@@ -1347,7 +1370,7 @@ class Simulation:
 
     def run_pending(self, day: date) -> None:
         for action, plant, *args in self.pending.pop(day, []):
-            if day in plant.shutdown:
+            if day in plant.shutdown and action not in RUN_ON_SHUTDOWN:
                 self.pending[day + timedelta(days=1)].append((action, plant, *args))
                 continue
             getattr(self, action)(plant, *args, day)
@@ -1372,6 +1395,8 @@ class Simulation:
             else:
                 order_incidents.append(incident)
         final = day == self.last_day
+        look_alikes = self.look_alikes.pop((plant.werks, day), [])
+        order_look_alikes = [p for p in look_alikes if p != "reversal"]
         for line_index, line in enumerate(plant.lines):
             mine = order_incidents[line_index::len(plant.lines)]
             count = max(len(mine), round(self.orders_per_line * rng.uniform(0.8, 1.2)))
@@ -1382,10 +1407,15 @@ class Simulation:
                 end = start + timedelta(hours=slot * rng.uniform(0.6, 0.85))
                 incident = mine[index] if index < len(mine) else None
                 state = "RUNNING" if final and index == count - 1 else "CLOSED"
-                self.run_order(plant, line, day, start, end, incident, state)
+                forced = (order_look_alikes.pop() if incident is None and state == "CLOSED"
+                          and order_look_alikes else None)
+                self.run_order(plant, line, day, start, end, incident, state, forced)
             if final and line_index == 0:
                 start = self.at(day, self.style.production_windows[-1][1] - 0.5)
                 self.run_order(plant, line, day, start, start, None, "RELEASED")
+        following = self.next_working_day(plant, day)
+        if order_look_alikes and following is not None:  # no order free of incidents today
+            self.look_alikes[(plant.werks, following)] += order_look_alikes
         per_day = max(1, round(25 * scale))
         for _ in range(per_day):
             self.maintenance_issue(plant, day)
@@ -1398,7 +1428,7 @@ class Simulation:
             self.send_to_subcontractor(plant, day, None)
         for incident in self.take_incidents(plant, day, ("posting_time_anomaly",)):
             self.posting_anomaly(plant, day, incident)
-        if rng.random() < min(1.0, 6 * scale):
+        if rng.random() < min(1.0, 6 * scale) or "reversal" in look_alikes:
             self.reversed_receipt(plant, day)
         if rng.random() < min(1.0, 6 * scale):
             self.late_evening_receipt(plant, day)
