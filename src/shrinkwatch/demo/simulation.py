@@ -563,14 +563,19 @@ class Simulation:
                   self.style.ref("aufnr", aufnr), when, self.rng.choice(plant.clerks))
         return Pick(lot, qty, when, alone)
 
+    def opened_pack(self, plant: Plant, material: Material) -> Lot | None:
+        """A raw-store lot holding less than a pack: a remnant returned from the line."""
+        return next((lot for lot in self.lots[(plant.werks, material.matnr)]
+                     if 1e-6 < self.stock(plant, lot) < material.pack_base - 1e-6), None)
+
     def replenish_line(self, plant: Plant, line: Line, aufnr: str, material: Material,
-                       qty: float, feed_at: datetime) -> Lot:
+                       qty: float, feed_at: datetime, source: Lot | None = None) -> Lot:
         """Packs moved from the raw store to the line side first: WMS MOVE + ERP 311."""
         when = feed_at - timedelta(minutes=self.rng.randint(15, 45))
         when = min(max(when, self.work_floor(feed_at) + timedelta(minutes=5)),
                    feed_at - timedelta(minutes=3))
-        extra = self.rng.choice([0, 0, 1, 2]) * material.pack_base
-        raw_lot = self.lot_with(plant, material, qty + extra, when)
+        extra = 0 if source else self.rng.choice([0, 0, 1, 2]) * material.pack_base
+        raw_lot = source or self.lot_with(plant, material, qty + extra, when)
         moved = min(qty + extra, self.stock(plant, raw_lot))
         side_bin = self.rng.choice(line.side_bins)
         clerk = self.rng.choice(plant.clerks)
@@ -603,13 +608,23 @@ class Simulation:
                 run.picks.append(self.line_feed(plant, line, aufnr, lot, take, feed_at))
                 remaining -= take
                 feed_at += timedelta(minutes=self.rng.randint(1, 4))
+        replenished = self.style.feed == "replenish" and not component.direct_feed
+        opened = None if split else self.opened_pack(plant, component)
+        if opened is not None and remaining > 1e-6:
+            # an opened pack back in the raw store is used up first, as a whole
+            take = self.stock(plant, opened)
+            lot = (self.replenish_line(plant, line, aufnr, component, take, feed_at, opened)
+                   if replenished else opened)
+            run.picks.append(self.line_feed(plant, line, aufnr, lot, take, feed_at))
+            remaining -= take
+            feed_at += timedelta(minutes=self.rng.randint(1, 4))
         if remaining <= 1e-6:
             return
         packs = math.ceil(remaining / pack - 1e-9)
         if split:
             packs = max(2, packs + packs % 2)  # two equal feeds of whole packs
         qty = packs * pack
-        if self.style.feed == "replenish" and not component.direct_feed:
+        if replenished:
             lot = self.replenish_line(plant, line, aufnr, component, qty, feed_at)
         else:
             lot = self.lot_with(plant, component, qty, feed_at)
@@ -880,7 +895,11 @@ class Simulation:
         clerk = self.rng.choice(plant.clerks)
         ref = self.style.ref("aufnr", aufnr)
         if self.style.remnant == "to_store":
-            target = lot.bin if lot.lgort == plant.RAW else plant.bin_for(self.rng, plant.RAW)
+            # back into the raw-store bin that holds the batch, if one still does
+            stored = [other.bin for other in self.lots[(plant.werks, material.matnr)]
+                      if other.charg == lot.charg and self.stock(plant, other) > 1e-6]
+            target = (lot.bin if lot.lgort == plant.RAW else stored[0] if stored
+                      else plant.bin_for(self.rng, plant.RAW))
             task_id = self.task(plant, "RETURN_RECEIPT", material, lot.charg, line.feed_bin,
                                 target, qty, ref, when, clerk)
             lgort, pool = plant.RAW, self.lots[(plant.werks, material.matnr)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import asdict, dataclass, fields
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 PLANT_ROLES = ("raw", "fg", "qa", "ret")
 # storage location codes per scheme: the four plant-level locations, then the
@@ -350,6 +350,3 @@ def draw_style(seed: int) -> WorldStyle:
         count_posting=count_posting, scrap_disposal_days=scrap_disposal_days,
     )
 
-
-def local_at(day: date, hour: float) -> datetime:
-    return datetime.combine(day, time()) + timedelta(seconds=round(hour * 3600))
