@@ -1,4 +1,10 @@
-"""The demo plant: deterministic, shaped like the contracts, and served by its MES API."""
+"""The demo plant: deterministic, shaped like the contracts, and served by its MES API.
+
+A seed selects a world (`shrinkwatch.demo.style`): the tests read codes, layout
+and flows from `plant.json` instead of assuming one plant's conventions, and run
+the contract checks on small worlds that between them cover both line-side
+layouts, both feed flows, both remnant flows and both pseudo-bin conventions.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,10 +30,14 @@ from biip.gs1_messages import GS1Message
 from shrinkwatch.contracts import ERP_TABLES, MES_TABLES, WMS_TABLES, wms_table_for_entity
 from shrinkwatch.demo import generate_plant
 from shrinkwatch.demo.mes_server import MesServer
-from shrinkwatch.demo.simulation import CASE_TYPES
+from shrinkwatch.demo.simulation import CASE_TYPES, PLANT_UTC_OFFSET
+from shrinkwatch.demo.style import WorldStyle, draw_style
+from shrinkwatch.extract.validation import RowValidator
 
 SMALL = {"seed": 7, "scale": 0.002, "days": 10}
 TOKEN = "test-token"
+# small worlds that between them cover every layout and flow (test_worlds_cover_the_flows)
+WORLD_SEEDS = (7, 11, 42)
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +150,16 @@ def parse_barcode(barcode: str) -> GS1Message:
     return parse(barcode).gs1_message
 
 
-def test_mes_barcodes_are_gs1_with_valid_gtins(plant_dir: Path) -> None:
+def test_mes_barcodes_are_gs1_with_valid_gtins(plant_dir: Path, metadata: dict) -> None:
     with sqlite3.connect(plant_dir / "mes.sqlite") as connection:
         barcodes = [b for table in ("mes_consumptions", "mes_scrap", "mes_line_returns",
                                     "mes_outsourcing")
                     for (b,) in connection.execute(f"select barcode from {table}")]
-    assert any(b.startswith("(") for b in barcodes) and any(chr(29) in b for b in barcodes)
+    raw = [b for b in barcodes if not b.startswith("(")]
+    assert raw and len(raw) < len(barcodes)
+    if metadata["world"]["gs1_quantity"] == "measure":
+        # the batch (variable length) is followed by the content: FNC1 closes it
+        assert all(chr(29) in b for b in raw)
     for barcode in barcodes:
         message = parse_barcode(barcode)
         gtin = message.element_strings.get(ai="01").gtin
@@ -231,3 +247,266 @@ def test_server_command_writes_port_and_stops_on_sigterm(plant_dir: Path, tmp_pa
     finally:
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+
+
+# ------------------------------------------------------------------ worlds
+
+
+def test_style_is_deterministic_per_seed_and_recorded(metadata: dict) -> None:
+    style = draw_style(SMALL["seed"])
+    assert style == draw_style(SMALL["seed"])
+    assert isinstance(style, WorldStyle)
+    assert metadata["world"] == json.loads(json.dumps(style.as_json()))
+    # frozen: a world cannot be changed once drawn
+    with pytest.raises(AttributeError):
+        style.line_side = "shared"  # type: ignore[misc]
+
+
+def test_seeds_42_and_11_give_worlds_that_differ_in_most_choices() -> None:
+    default, other = draw_style(42).choices(), draw_style(11).choices()
+    differing = [name for name in default if default[name] != other[name]]
+    assert len(differing) > len(default) / 2, differing
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory) -> dict[int, Path]:
+    out = {}
+    for seed in WORLD_SEEDS:
+        out[seed] = tmp_path_factory.mktemp(f"world{seed}")
+        generate_plant(out[seed], **{**SMALL, "seed": seed})
+    return out
+
+
+def test_worlds_cover_the_flows() -> None:
+    styles = [draw_style(seed) for seed in WORLD_SEEDS]
+    for choice, options in (("line_side", {"per_line", "shared"}), ("feed", {"direct", "replenish"}),
+                            ("remnant", {"to_store", "line_side"}),
+                            ("pseudo_bins", {"empty", "filled"})):
+        assert {getattr(style, choice) for style in styles} == options, choice
+
+
+@pytest.fixture(params=WORLD_SEEDS, ids=lambda seed: f"seed{seed}")
+def world(request, worlds) -> tuple[Path, dict]:
+    directory = worlds[request.param]
+    return directory, json.loads((directory / "plant.json").read_text(encoding="utf-8"))
+
+
+def wms_rows(directory: Path, metadata: dict, entity: str) -> list[dict[str, str]]:
+    """Every row of an entity's exports, a replaced or duplicate file's once."""
+    rows = []
+    for info in metadata["wms_files"]:
+        if info["entity"] == entity and info["role"] not in ("replaced", "duplicate"):
+            text = (directory / "wms_landing" / info["file"]).read_bytes().decode(info["encoding"])
+            rows += list(csv.DictReader(io.StringIO(text)))
+    return rows
+
+
+def mes_rows(directory: Path, table: str) -> list[dict]:
+    with sqlite3.connect(directory / "mes.sqlite") as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(r) for r in connection.execute(f"select * from {table}")]
+
+
+def erp_rows(directory: Path, table: str) -> list[dict]:
+    with sqlite3.connect(directory / "erp.sqlite") as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(r) for r in connection.execute(f"select * from {table}")]
+
+
+def location_map(directory: Path) -> list[dict[str, str]]:
+    with (directory / "location_map.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_world_tables_are_shaped_like_the_contract(world) -> None:
+    directory, metadata = world
+    inspector = sa.inspect(sa.create_engine(f"sqlite:///{directory / 'erp.sqlite'}"))
+    for table in ERP_TABLES:
+        assert [c["name"] for c in inspector.get_columns(table.name)] == table.column_names
+        assert metadata["counts"]["erp"][table.name] > 0, table.name
+    with sqlite3.connect(directory / "mes.sqlite") as connection:
+        for table in MES_TABLES:
+            columns = [row[1] for row in connection.execute(f"pragma table_info({table.name})")]
+            assert columns == table.column_names
+            assert metadata["counts"]["mes"][table.name] > 0, table.name
+    entities = set()
+    for info in metadata["wms_files"]:
+        rows = read_wms(directory / "wms_landing" / info["file"], info["encoding"])
+        assert rows[0] == wms_table_for_entity(info["entity"]).column_names
+        entities.add(info["entity"])
+    assert entities == {t.source_name for t in WMS_TABLES}
+    assert metadata["world"]["seed"] == metadata["parameters"]["seed"]
+
+
+def test_world_rows_pass_every_row_rule_so_nothing_is_quarantined(world) -> None:
+    """The extractors' own validation (contracts.py row rules), row by row."""
+    directory, metadata = world
+    broken = Counter()
+    for system, tables in (("erp", ERP_TABLES), ("mes", MES_TABLES)):
+        with sqlite3.connect(directory / f"{system}.sqlite") as connection:
+            for table in tables:
+                validator = RowValidator(table)
+                rows = connection.execute(f"select {', '.join(table.column_names)} from {table.name}")
+                keys = Counter()
+                for row in rows:
+                    result = validator.validate(row)
+                    if not isinstance(result, list):
+                        broken[(table.name, result.rule, result.reason)] += 1
+                    keys[tuple(row[table.column_names.index(k)] for k in table.key)] += 1
+                assert max(keys.values()) == 1, table.name
+    for info in metadata["wms_files"]:
+        table = wms_table_for_entity(info["entity"])
+        validator = RowValidator(table)
+        rows = read_wms(directory / "wms_landing" / info["file"], info["encoding"])[1:]
+        keys = Counter(tuple(row[table.column_names.index(k)] for k in table.key) for row in rows)
+        assert not rows or max(keys.values()) == 1, info["file"]
+        for row in rows:
+            result = validator.validate(row)
+            if not isinstance(result, list):
+                broken[(table.name, result.rule, result.reason)] += 1
+    assert not broken, broken
+
+
+def test_world_injects_every_incident_type(world) -> None:
+    directory, _ = world
+    with (directory / "ground_truth.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    counts = Counter(r["case_type"] for r in rows)
+    assert {case: counts[case] for case in CASE_TYPES if counts[case] < 2} == {}
+    assert all(r["window_start"] <= r["window_end"] for r in rows)
+
+
+def test_world_incident_quantities_are_material(world) -> None:
+    """Well above weighing noise: a remnant incident is at least 5 % of what its order was issued."""
+    directory, _ = world
+    with (directory / "ground_truth.csv").open(encoding="utf-8") as handle:
+        incidents = list(csv.DictReader(handle))
+    issued = defaultdict(float)
+    for row in erp_rows(directory, "erp_material_doc"):
+        if row["bwart"] == "261" and row["aufnr"]:
+            issued[(row["aufnr"].lstrip("0"), row["matnr"].lstrip("0"))] += row["menge"]
+    remnants = [i for i in incidents if i["case_type"] == "unreturned_remnant"
+                or (i["case_type"] == "unverified_return" and i["order_no"])]
+    assert remnants
+    for incident in remnants:
+        order_issue = issued[(incident["order_no"], incident["material"])]
+        assert float(incident["qty"]) >= 0.05 * order_issue, incident
+    assert all(float(i["qty"]) > 0 for i in incidents if i["case_type"] != "data_quality")
+
+
+def test_pseudo_bins_never_appear_in_bin_stock(world) -> None:
+    directory, metadata = world
+    pseudo = {b for plant in metadata["plants"] for b in plant["pseudo_bins"]}
+    stock_bins = {r["bin"] for r in wms_rows(directory, metadata, "bin_stock")}
+    assert stock_bins and not stock_bins & pseudo
+    tasks = wms_rows(directory, metadata, "task")
+    named = {r["from_bin"] for r in tasks} | {r["to_bin"] for r in tasks}
+    if metadata["world"]["pseudo_bins"] == "filled":
+        # every task names both bins, but a count adjustment's one side (contract §5)
+        assert all(r["from_bin"] and r["to_bin"] for r in tasks if r["task_type"] != "COUNT_ADJUST")
+        docks = {b for plant in metadata["plants"] for b in plant["pseudo_bins"] if "DOCK" in b}
+        assert docks <= named and "TRUCK" in named
+    else:
+        assert not {b for b in named if "DOCK" in b or b in ("TRUCK", "CC-4100")}
+
+
+def test_every_line_return_names_an_existing_wms_task(world) -> None:
+    directory, metadata = world
+    tasks = {r["task_id"]: r for r in wms_rows(directory, metadata, "task")}
+    returns = mes_rows(directory, "mes_line_returns")
+    assert returns
+    expected = "RETURN_RECEIPT" if metadata["world"]["remnant"] == "to_store" else "PUTAWAY"
+    feed_bins = {b for plant in metadata["plants"] for b in plant["feed_bins"].values()}
+    for event in returns:
+        task = tasks[event["wms_task_ref"]]
+        assert task["task_type"] == expected and task["from_bin"] in feed_bins
+
+
+def test_location_map_places_every_mes_line_and_work_centre(world) -> None:
+    directory, metadata = world
+    rows = location_map(directory)
+    placed = {(r["mes_line"], r["mes_work_center"]): (r["werks"], r["lgort"])
+              for r in rows if r["mes_line"]}
+    events = mes_rows(directory, "mes_work_orders") + mes_rows(directory, "mes_consumptions")
+    assert {(e["line"], e["work_center"]) for e in events} <= set(placed)
+    centres = [centre for _, centre in placed]
+    assert len(centres) == len(set(centres)), "a work centre alone must place an event"
+    zones = {(r["werks"], r["lgort"], r["warehouse"], r["zone"]) for r in rows if not r["mes_line"]}
+    for (line, _), (werks, lgort) in placed.items():
+        # the line's storage location is a LINE zone of its plant's warehouse
+        assert any(z[:2] == (werks, lgort) and z[3] == "LINE" for z in zones), line
+    stock_zones = {(r["warehouse"], r["zone"]) for r in wms_rows(directory, metadata, "bin_stock")}
+    assert stock_zones <= {(z[2], z[3]) for z in zones}
+    if metadata["world"]["line_side"] == "shared":
+        for plant in metadata["plants"]:
+            line_zone_rows = [z for z in zones if z[0] == plant["werks"] and z[3] == "LINE"]
+            assert len(line_zone_rows) == 1
+            assert {placed[key][1] for key in placed if key[0] in plant["lines"]} == {line_zone_rows[0][1]}
+        feeds = {r["to_bin"] for r in wms_rows(directory, metadata, "task") if r["task_type"] == "LINE_FEED"}
+        assert {line for plant in metadata["plants"] for line in plant["lines"]} == feeds
+
+
+def test_world_flows_show_in_every_system(world) -> None:
+    """Each world's choices are visible in the rows, not only recorded in plant.json."""
+    directory, metadata = world
+    style = metadata["world"]
+    docs = erp_rows(directory, "erp_material_doc")
+    line_slocs = {lgort for plant in metadata["plants"] for lgort in plant["storage_locations"]["line_side"].values()}
+    raw_slocs = {plant["storage_locations"]["raw"] for plant in metadata["plants"]}
+    transfers = [d for d in docs if d["bwart"] == "311" and d["lgort"] in line_slocs]
+    issues_line_side = [d for d in docs if d["bwart"] == "261" and d["lgort"] in line_slocs]
+    returns = [d for d in docs if d["bwart"] == "262" and not d["smbln"]]
+    if style["feed"] == "replenish":
+        assert transfers and issues_line_side
+    else:
+        assert not transfers
+    if style["remnant"] == "line_side":
+        assert {d["lgort"] for d in returns} <= line_slocs | raw_slocs and issues_line_side
+        assert any(d["lgort"] in line_slocs for d in returns)
+    else:
+        assert {d["lgort"] for d in returns} == raw_slocs
+    if style["issue_document"] == "per_order":
+        assert max(Counter(d["mblnr"] for d in docs if d["bwart"] == "261").values()) > 1
+    with (directory / "noise.csv").open(encoding="utf-8") as handle:
+        patterns = {r["pattern"] for r in csv.DictReader(handle)}
+    assert {"reversal", "issue_reversal", "repeated_equal_feed",
+            "order_running_at_extraction"} <= patterns
+    orders = mes_rows(directory, "mes_work_orders")
+    assert any(o["status"] == "RUNNING" and o["closed_at"] is None for o in orders)
+    items = wms_rows(directory, metadata, "item")
+    skus = {r["sku"] for r in items}
+    assert all(sku.startswith("SKU-") for sku in skus)
+    embedded = all(r["sku"] == f"SKU-{r['erp_material']}" for r in items if r["erp_material"])
+    assert embedded == (style["sku_codes"] == "embedded")
+
+
+def test_world_keeps_to_its_calendar_and_to_the_data_end(world) -> None:
+    """ERP entries fall in the world's working hours, but for the out-of-hours incidents;
+    no source has an event after the end of the data."""
+    directory, metadata = world
+    style = draw_style(metadata["world"]["seed"])
+    blocks = style.working_blocks()
+    end = date.fromisoformat(metadata["parameters"]["end_date"])
+    docs = erp_rows(directory, "erp_material_doc")
+    assert max(date.fromisoformat(d["cpudt"]) for d in docs) <= end
+    assert max(date.fromisoformat(d["budat"]) for d in docs) <= end
+
+    def hour(value: str) -> float:
+        clock = datetime.strptime(value[:8], "%H:%M:%S")
+        return clock.hour + clock.minute / 60 + clock.second / 3600
+
+    shutdown = {(p["werks"], d) for p in metadata["plants"] for d in p["shutdown_days"]}
+    assert shutdown
+    outside = [d for d in docs if (d["werks"], d["cpudt"]) in shutdown
+               or not any(a <= hour(d["cputm"]) < b for a, b in blocks)]
+    with (directory / "ground_truth.csv").open(encoding="utf-8") as handle:
+        night = [r for r in csv.DictReader(handle)
+                 if r["case_type"] == "posting_time_anomaly" and "does not work" in r["description"]]
+    assert len(outside) <= len(night), outside[:3]
+    data_end = datetime.combine(end, datetime.max.time()) - PLANT_UTC_OFFSET
+    latest_ms = int(data_end.replace(tzinfo=UTC).timestamp() * 1000)
+    for table in MES_TABLES:
+        for row in mes_rows(directory, table.name):
+            assert max(v for c, v in row.items() if c.endswith("_at") and v is not None) <= latest_ms
+    latest = (data_end + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert max(r["confirmed_at"] for r in wms_rows(directory, metadata, "task")) < latest

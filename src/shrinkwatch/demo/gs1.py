@@ -7,10 +7,12 @@ where a variable-length field is closed by FNC1 (ASCII 29).
 
 from __future__ import annotations
 
+from datetime import date
+
 FNC1 = chr(29)
 
 # Application identifiers whose value has a fixed length need no separator after them.
-_FIXED_LENGTH_AIS = {"01", "3103", "3110"}
+_FIXED_LENGTH_AIS = {"01", "17", "3103", "3110"}
 
 
 def gtin_check_digit(payload: str) -> int:
@@ -24,9 +26,20 @@ def gtin13(company_prefix: str, item_reference: int) -> str:
     return payload + str(gtin_check_digit(payload))
 
 
-def pack_elements(gtin: str, batch: str, pack_qty: float, mes_uom: str) -> list[tuple[str, str]]:
-    """The elements of a pack label: GTIN, batch and the pack content."""
-    elements = [("01", gtin.zfill(14)), ("10", batch)]
+def pack_elements(gtin: str, batch: str, pack_qty: float, mes_uom: str, *,
+                  expiry: date | None = None, quantity: str = "measure") -> list[tuple[str, str]]:
+    """The elements of a pack label: GTIN, expiry if printed, batch and the pack content.
+
+    `pack_qty` is the pack content in `mes_uom`; `quantity` says which content
+    AIs the plant's labels print: `measure` ((30) count, (3103) net kilograms,
+    (3110) metres), `count_only` ((30) on piece goods only) or `none`.
+    """
+    elements = [("01", gtin.zfill(14))]
+    if expiry is not None:
+        elements.append(("17", expiry.strftime("%y%m%d")))
+    elements.append(("10", batch))
+    if quantity == "none" or (quantity == "count_only" and mes_uom != "pcs"):
+        return elements
     if mes_uom == "pcs":
         elements.append(("30", str(int(pack_qty))))
     elif mes_uom in ("kg", "g"):

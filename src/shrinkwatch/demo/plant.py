@@ -1,8 +1,11 @@
 """Generate the demo plant: ERP and MES SQLite databases, WMS landing files and answers.
 
 `generate_plant` is deterministic for its arguments: it draws only from
-`random.Random(seed)`, never from the clock, and sets every landing file's mtime
-itself, so two runs give byte-identical files (and identical mtimes).
+`random.Random(seed)` and the seed's world style (`style.draw_style`), never from
+the clock, and sets every landing file's mtime itself, so two runs give
+byte-identical files (and identical mtimes). The seed selects a *world*: its
+codes, layout, flows, calendar and spellings are recorded in `plant.json` under
+`"world"`.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from shrinkwatch.demo.simulation import (
     Simulation,
 )
 from shrinkwatch.demo.sinks import ErpSink, MesSink, wms_csv_bytes
+from shrinkwatch.demo.style import LINE_ZONE, draw_style
 from shrinkwatch.demo.world import World, build_world
 
 LOCATION_MAP_COLUMNS = ("werks", "lgort", "warehouse", "zone", "mes_line", "mes_work_center",
                         "description")
-ZONE_DESCRIPTIONS = {"1001": "原材料库", "1002": "成品库", "1003": "质检区", "1004": "退货区"}
+ZONE_DESCRIPTIONS = {"raw": "原材料库", "fg": "成品库", "qa": "质检区", "ret": "退货区"}
 
 # One WMS exports every warehouse into the landing directory; each export job
 # writes its own encoding (the item master comes from an old Windows job).
@@ -76,15 +80,17 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
 def _location_map_rows(world: World) -> list[dict[str, str]]:
     rows = []
     for plant in world.plants:
-        for lgort, zones in plant.ZONES.items():
-            for zone in zones:
+        for role, lgort in plant.slocs.items():
+            for zone in plant.zones[lgort]:
                 rows.append({"werks": plant.werks, "lgort": lgort, "warehouse": plant.warehouse,
                              "zone": zone, "mes_line": "", "mes_work_center": "",
-                             "description": f"{ZONE_DESCRIPTIONS[lgort]} {zone}区"})
+                             "description": f"{ZONE_DESCRIPTIONS[role]} {zone}区"})
+        for lgort in plant.line_slocs:
+            served = [line.name for line in plant.lines if line.lgort == lgort]
+            rows.append({"werks": plant.werks, "lgort": lgort, "warehouse": plant.warehouse,
+                         "zone": LINE_ZONE, "mes_line": "", "mes_work_center": "",
+                         "description": f"线边库 {'/'.join(served)}"})
         for line in plant.lines:
-            rows.append({"werks": plant.werks, "lgort": line.lgort, "warehouse": plant.warehouse,
-                         "zone": "LINE", "mes_line": "", "mes_work_center": "",
-                         "description": f"线边库 {line.name}"})
             for center in line.work_centers:
                 rows.append({"werks": plant.werks, "lgort": line.lgort, "warehouse": "",
                              "zone": "", "mes_line": line.name, "mes_work_center": center,
@@ -101,7 +107,8 @@ def _user_rows(world: World) -> list[dict[str, Any]]:
 def _material_rows(world: World, first_day: date) -> list[dict[str, Any]]:
     changed = datetime.combine(first_day - timedelta(days=200), datetime.min.time())
     return [{"matnr": m.padded, "maktx": m.maktx, "meins": m.meins, "matkl": m.matkl,
-             "spec": m.spec, "gtin": m.gtin, "critical": "X" if m.critical else "",
+             "spec": m.spec, "gtin": world.style.gtin(m.gtin, "erp") if m.erp_gtin else None,
+             "critical": "X" if m.critical else "",
              "std_price": m.std_price, "changed_at": changed + timedelta(minutes=i)}
             for i, m in enumerate(world.materials)]
 
@@ -116,10 +123,12 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
     shutil.rmtree(out_dir / "wms_landing", ignore_errors=True)
 
     rng = random.Random(seed)
+    style = draw_style(seed)
     first_day = end_date - timedelta(days=days - 1)
-    world = build_world(rng, scale, plants, first_day, end_date)
+    world = build_world(rng, style, scale, plants, first_day, end_date)
     simulation = Simulation(rng, world, first_day, end_date, scale)
     simulation.schedule_incidents(per_type=max(2, round(6 * scale / 0.04 * plants * days / 180)))
+    simulation.schedule_look_alikes()
 
     erp, mes = ErpSink(out_dir / "erp.sqlite"), MesSink(out_dir / "mes.sqlite")
     landing = _Landing(out_dir / "wms_landing")
@@ -149,6 +158,7 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
         simulation.out.wms.clear()
     erp.close()
     mes.close()
+    simulation.finish()
     for material in world.materials:
         if material.meins == "G":
             simulation.record_noise("unit_conversion", world.plants[0], material,
@@ -162,10 +172,8 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
     metadata = {
         "parameters": {"seed": seed, "scale": scale, "days": days, "plants": plants,
                        "first_day": first_day.isoformat(), "end_date": end_date.isoformat()},
-        "plants": [{"werks": p.werks, "warehouse": p.warehouse,
-                    "lines": [line.name for line in p.lines],
-                    "shutdown_days": sorted(d.isoformat() for d in p.shutdown)}
-                   for p in world.plants],
+        "world": style.as_json(),
+        "plants": [_plant_entry(p) for p in world.plants],
         "wms_files": landing.files,
         "counts": {
             "erp": erp.counts, "wms": dict(sorted(landing.rows.items())), "mes": mes.counts,
@@ -178,6 +186,20 @@ def generate_plant(out_dir: Path, *, seed: int = 42, scale: float = 0.04, days: 
     (out_dir / "plant.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
     return metadata
+
+
+def _plant_entry(plant) -> dict[str, Any]:
+    return {
+        "werks": plant.werks, "warehouse": plant.warehouse,
+        "storage_locations": {**plant.slocs,
+                              "line_side": {line.name: line.lgort for line in plant.lines}},
+        "zones": {lgort: list(zones) for lgort, zones in plant.zones.items()},
+        "lines": [line.name for line in plant.lines],
+        "work_centers": {line.name: line.work_centers for line in plant.lines},
+        "feed_bins": {line.name: line.feed_bin for line in plant.lines},
+        "pseudo_bins": sorted(plant.pseudo_bins),
+        "shutdown_days": sorted(d.isoformat() for d in plant.shutdown),
+    }
 
 
 def _write_day_files(landing: _Landing, day: date, wms_rows: dict[str, list[dict[str, Any]]],

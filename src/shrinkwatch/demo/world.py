@@ -2,6 +2,8 @@
 
 Everything here is drawn once from the seeded random generator before the first
 simulated day, in a fixed order, so the same seed always builds the same world.
+How the world is coded and laid out (storage locations, zones, bins, lines,
+work centres, SKUs, GTIN forms, calendar) comes from its `WorldStyle`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from shrinkwatch.demo.gs1 import gtin13
-
-COMPANY_PREFIX = "6901234"
+from shrinkwatch.demo.style import LINE_ZONE, PLANT_ROLES, WorldStyle, share
 
 # (ERP base unit, WMS handling unit, WMS base unit, ERP base units per handling unit, MES unit)
 RAW_UNIT_PROFILES = {
@@ -22,6 +23,8 @@ RAW_UNIT_PROFILES = {
     "M": ("ROL", "M", 100.0, "m"),
     "EA": ("CS", "EA", 50.0, "pcs"),
 }
+# materials whose issue is weighed or measured: a small weighing difference is normal
+WEIGHED_UNITS = ("KG", "G", "M")
 
 _RAW_KINDS = [
     ("KG", "ROH1", "不锈钢棒材", "Φ{a}×{b}mm 304不锈钢", "{a}x{b}mm SS304"),
@@ -47,6 +50,10 @@ _GIVEN = [("WEI", "伟"), ("FANG", "芳"), ("NA", "娜"), ("MIN", "敏"), ("JING
 _HOLIDAYS = {(1, 1), (5, 1), (5, 2), (5, 3), (5, 4), (5, 5), (10, 1), (10, 2), (10, 3),
              (10, 4), (10, 5), (10, 6), (10, 7)}
 
+# cost centres that maintenance and released material are issued to (201)
+MAINTENANCE_COST_CENTRE, RELEASE_COST_CENTRE = "4100", "4200"
+TRUCK = "TRUCK"
+
 
 @dataclass
 class Material:
@@ -56,7 +63,7 @@ class Material:
     matkl: str
     spec: str
     wms_spec: str
-    gtin: str
+    gtin: str  # GTIN-13; each system writes it in its own form (`WorldStyle.gtin`)
     critical: bool
     std_price: float
     wms_uom: str
@@ -64,6 +71,11 @@ class Material:
     pack_base: float  # ERP base units in one WMS handling unit
     mes_uom: str | None
     kind: str  # raw, liquid or product
+    sku: str = ""
+    erp_gtin: bool = True  # False: the ERP material master has no GTIN
+    wms_erp_material: bool = True  # False: the WMS item leaves erp_material blank
+    weighing_loss: float = 0.0  # share of an issue that the line's scales never account for
+    direct_feed: bool = True  # replenish worlds: still fed straight from the raw store
     # components with their quantity in base units per finished piece
     bom: list[tuple[Material, float]] = field(default_factory=list)
 
@@ -72,16 +84,14 @@ class Material:
         return self.matnr.zfill(18)
 
     @property
-    def sku(self) -> str:
-        return f"SKU-{self.matnr}"
-
-    @property
     def units_per_uom(self) -> float:
         """Pack size in the WMS base unit (kilograms for a gram material)."""
         return self.pack_base / 1000 if self.meins == "G" else self.pack_base
 
-    def to_wms_qty(self, base_qty: float) -> float:
-        return round(base_qty / self.pack_base, 3)
+    @property
+    def mes_factor(self) -> float:
+        """MES units per ERP base unit (a KG material the MES weighs in grams: 1000)."""
+        return 1000.0 if self.meins == "KG" and self.mes_uom == "g" else 1.0
 
 
 @dataclass
@@ -96,10 +106,11 @@ class User:
 
 @dataclass
 class Line:
-    name: str
-    lgort: str
+    name: str  # the MES line code
+    lgort: str  # its line-side storage location (shared layout: the plant's one)
     work_centers: list[str]
-    bin: str
+    feed_bin: str  # where LINE_FEED delivers: the line's LINE bin, or the line code itself
+    side_bins: list[str]  # line-side storage bins (replenished packs, kept remnants)
 
 
 @dataclass
@@ -107,6 +118,8 @@ class Plant:
     number: int
     werks: str
     warehouse: str
+    slocs: dict[str, str]  # role (raw, fg, qa, ret) -> storage location
+    zones: dict[str, tuple[str, ...]]  # storage location -> its zones
     lines: list[Line]
     clerks: list[User]
     supervisors: list[User]
@@ -114,16 +127,43 @@ class Plant:
     controller: User
     quality: User
     shutdown: set[date]
+    style: WorldStyle
+    # every real bin and its zone; pseudo-bins name places where nothing is stored
+    bin_zone: dict[str, str] = field(default_factory=dict)
+    pseudo_bins: set[str] = field(default_factory=set)
 
-    # storage locations: raw store, finished goods, quality inspection, returns
-    RAW, FG, QA, RET = "1001", "1002", "1003", "1004"
-    ZONES = {"1001": ("A", "B", "C"), "1002": ("D", "E", "F"), "1003": ("QA",), "1004": ("RET",)}
+    @property
+    def RAW(self) -> str:
+        return self.slocs["raw"]
+
+    @property
+    def FG(self) -> str:
+        return self.slocs["fg"]
+
+    @property
+    def QA(self) -> str:
+        return self.slocs["qa"]
+
+    @property
+    def RET(self) -> str:
+        return self.slocs["ret"]
+
+    @property
+    def line_slocs(self) -> list[str]:
+        return list(dict.fromkeys(line.lgort for line in self.lines))
+
+    def make_bin(self, zone: str, aisle: int, rack: int, level: int) -> str:
+        code = self.style.bin_code(self.number, self.warehouse, zone, aisle, rack, level)
+        self.bin_zone[code] = zone
+        return code
 
     def bin_for(self, rng: random.Random, lgort: str) -> str:
-        zone = rng.choice(self.ZONES[lgort])
-        # the plant number leads the aisle, so bin codes stay unique across warehouses
+        zone = rng.choice(self.zones[lgort])
         aisle, rack, level = rng.randint(1, 9), rng.randint(1, 20), rng.randint(1, 5)
-        return f"{zone}-{self.number}{aisle}-{rack:02d}-{level:02d}"
+        return self.make_bin(zone, aisle, rack, level)
+
+    def dock(self, direction: str) -> str:
+        return self.style.dock(self.warehouse, direction)
 
     @property
     def users(self) -> list[User]:
@@ -132,6 +172,7 @@ class Plant:
 
 @dataclass
 class World:
+    style: WorldStyle
     materials: list[Material]
     plants: list[Plant]
     vendors: list[str]
@@ -150,22 +191,41 @@ class World:
         return [m for m in self.materials if m.kind == "product"]
 
 
-def _material(rng, number, kind, meins, matkl, maktx, spec, wms_spec, critical, price):
+def _material(style, number, kind, meins, matkl, maktx, spec, wms_spec, critical, price):
     if kind == "liquid":
         wms_uom, wms_base, pack, mes = "EA", "L", 200.0, None
     elif kind == "product":
         wms_uom, wms_base, pack, mes = "CS", "EA", 10.0, "pcs"
     else:
         wms_uom, wms_base, pack, mes = RAW_UNIT_PROFILES[meins]
+        if meins == "KG":
+            mes = style.mes_kg_unit
     return Material(
         matnr=str(10000000 + number), maktx=maktx, meins=meins, matkl=matkl, spec=spec,
-        wms_spec=wms_spec, gtin=gtin13(COMPANY_PREFIX, number), critical=critical,
+        wms_spec=wms_spec, gtin=gtin13(style.company_prefix, number), critical=critical,
         std_price=price, wms_uom=wms_uom, wms_base_uom=wms_base, pack_base=pack, mes_uom=mes,
         kind=kind,
     )
 
 
-def build_materials(rng: random.Random, scale: float) -> list[Material]:
+def _link_and_code(rng: random.Random, style: WorldStyle, materials: list[Material]) -> None:
+    """SKU codes, the master-data links each system keeps, feeding and weighing."""
+    unrelated = rng.sample(range(1000000, 9999999), len(materials))
+    for material, number in zip(materials, unrelated, strict=True):
+        material.sku = (f"SKU-{material.matnr}" if style.sku_codes == "embedded"
+                        else f"SKU-7{number:07d}")
+        # a material loses at most one link, never both: GTIN or material number remains
+        if share(f"gtin/{material.matnr}", style.null_gtin_share):
+            material.erp_gtin = False
+        elif share(f"item/{material.matnr}", style.blank_erp_material_share):
+            material.wms_erp_material = False
+        if material.kind == "raw":
+            material.direct_feed = share(f"feed/{material.matnr}", style.direct_share)
+            if material.meins in WEIGHED_UNITS:
+                material.weighing_loss = round(rng.uniform(*style.weighing_loss), 5)
+
+
+def build_materials(rng: random.Random, style: WorldStyle, scale: float) -> list[Material]:
     materials: list[Material] = []
     raw_count = max(12, round(900 * scale))
     for index in range(raw_count):
@@ -173,13 +233,13 @@ def build_materials(rng: random.Random, scale: float) -> list[Material]:
         a, b = rng.randint(2, 30), rng.randint(10, 200)
         price = {"KG": 18.0, "G": 0.35, "M": 6.5, "EA": 1.2}[meins] * rng.uniform(0.5, 3.0)
         materials.append(_material(
-            rng, 1000 + index, "raw", meins, matkl, f"{name}{a}", spec.format(a=a, b=b),
+            style, 1000 + index, "raw", meins, matkl, f"{name}{a}", spec.format(a=a, b=b),
             wms_spec.format(a=a, b=b), critical=index % 5 == 3, price=round(price, 4),
         ))
     for index, (name, spec, wms_spec) in enumerate(_LIQUIDS):
         a = rng.randint(32, 68)
         materials.append(_material(
-            rng, 5000 + index, "liquid", "L", "HIBE", name, spec.format(a=a),
+            style, 5000 + index, "liquid", "L", "HIBE", name, spec.format(a=a),
             wms_spec.format(a=a), critical=False, price=round(rng.uniform(15, 40), 4),
         ))
     raw = [m for m in materials if m.kind == "raw"]
@@ -187,7 +247,7 @@ def build_materials(rng: random.Random, scale: float) -> list[Material]:
         name, spec, wms_spec = _PRODUCTS[index % len(_PRODUCTS)]
         a = rng.randint(2, 9)
         product = _material(
-            rng, 8000 + index, "product", "EA", "FERT", f"{name}{a}", spec.format(a=a),
+            style, 8000 + index, "product", "EA", "FERT", f"{name}{a}", spec.format(a=a),
             wms_spec.format(a=a), critical=False, price=round(rng.uniform(80, 400), 4),
         )
         # one component of each unit family keeps every MES unit in use
@@ -198,54 +258,84 @@ def build_materials(rng: random.Random, scale: float) -> list[Material]:
             usage = {"KG": 0.35, "G": 12.0, "M": 1.5, "EA": 4.0}[component.meins]
             product.bom.append((component, round(usage * rng.uniform(0.5, 1.5), 3)))
         materials.append(product)
+    _link_and_code(rng, style, materials)
     return materials
 
 
+def _shutdown_days(rng: random.Random, style: WorldStyle, first_day: date,
+                   last_day: date) -> set[date]:
+    span = max(0, (last_day - first_day).days - style.maintenance_days)
+    maintenance_start = first_day + timedelta(days=rng.randint(0, span))
+    shutdown = {maintenance_start + timedelta(days=i) for i in range(style.maintenance_days)}
+    day = first_day
+    while day <= last_day:
+        if style.is_shutdown_weekday(day) or (
+                style.observes_holidays and (day.month, day.day) in _HOLIDAYS):
+            shutdown.add(day)
+        day += timedelta(days=1)
+    return shutdown
+
+
+def _lines(style: WorldStyle, plant: Plant, first_global_line: int) -> list[Line]:
+    lines = []
+    shared_bins = ([plant.make_bin(LINE_ZONE, aisle, rack, 1)
+                    for aisle in (1, 2) for rack in (1, 2, 3, 4)]
+                   if style.line_side == "shared" else [])
+    for line_no in range(1, style.lines_per_plant + 1):
+        name = style.line_code(plant.number, line_no)
+        centers = style.work_centre_codes(plant.number, line_no, first_global_line + line_no - 1)
+        plant.pseudo_bins.add(name)
+        if style.line_side == "shared":
+            feed_bin, side_bins = name, shared_bins
+        else:
+            # the line's own storage location: its feed point and a few storage bins
+            feed_bin = plant.make_bin(LINE_ZONE, line_no, 1, 1)
+            side_bins = [plant.make_bin(LINE_ZONE, line_no, rack, 1) for rack in (2, 3, 4)]
+        lines.append(Line(name, style.line_sloc(line_no), centers, feed_bin, side_bins))
+    return lines
+
+
 def build_plants(
-    rng: random.Random, plant_count: int, first_day: date, last_day: date
+    rng: random.Random, style: WorldStyle, plant_count: int, first_day: date, last_day: date,
+    subcontractors: list[str],
 ) -> list[Plant]:
     plants = []
     names = [(s, g) for s in _SURNAMES for g in _GIVEN]
     rng.shuffle(names)
     for number in range(1, plant_count + 1):
-        werks = f"{number}000"
+        werks = style.plant_code(number)
 
-        def user(department, wms=False, mes=False, _werks=werks):
+        def user(department, wms=False, mes=False, _werks=werks, _number=number):
             (s_py, s_cn), (g_py, g_cn) = names.pop()
-            usnam = f"{s_py}{g_py}{_werks[0]}"[:12]
+            usnam = f"{s_py}{g_py}{_number}"[:12]
             return User(
                 usnam, s_cn + g_cn, department, _werks,
-                f"wms{_werks[0]}_{s_py.lower()}{g_py[0].lower()}" if wms else None,
-                f"OP{_werks[0]}{len(names):04d}" if mes else None,
+                f"wms{_number}_{s_py.lower()}{g_py[0].lower()}" if wms else None,
+                f"OP{_number}{len(names):04d}" if mes else None,
             )
 
-        lines = []
-        for line_no in (1, 2):
-            name = f"L{number}{line_no}"
-            centers = [f"WC{number}{line_no}{wc:02d}" for wc in (1, 2)]
-            lines.append(Line(name, f"11{line_no:02d}", centers, f"LINE-{number}{line_no}-01-01"))
-        span = max(0, (last_day - first_day).days - 2)
-        maintenance_start = first_day + timedelta(days=rng.randint(0, span))
-        shutdown = {maintenance_start, maintenance_start + timedelta(days=1)}
-        day = first_day
-        while day <= last_day:
-            if day.weekday() == 6 or (day.month, day.day) in _HOLIDAYS:
-                shutdown.add(day)
-            day += timedelta(days=1)
-        plants.append(Plant(
-            number=number, werks=werks, warehouse=f"WH{number:02d}", lines=lines,
+        slocs = {role: style.sloc(role) for role in PLANT_ROLES}
+        plant = Plant(
+            number=number, werks=werks, warehouse=style.warehouse_code(number), slocs=slocs,
+            zones={slocs[role]: style.zones(role) for role in PLANT_ROLES}, lines=[],
             clerks=[user("仓库", wms=True) for _ in range(3)],
             supervisors=[user("生产", wms=True, mes=True) for _ in range(2)],
             operators=[user("生产", mes=True) for _ in range(4)],
-            controller=user("财务", wms=True), quality=user("质量"), shutdown=shutdown,
-        ))
+            controller=user("财务", wms=True), quality=user("质量"),
+            shutdown=_shutdown_days(rng, style, first_day, last_day), style=style,
+        )
+        plant.lines = _lines(style, plant, (number - 1) * style.lines_per_plant + 1)
+        plant.pseudo_bins |= {plant.dock("IN"), plant.dock("OUT"), TRUCK,
+                              f"CC-{MAINTENANCE_COST_CENTRE}", f"CC-{RELEASE_COST_CENTRE}",
+                              *subcontractors}
+        plants.append(plant)
     return plants
 
 
-def build_world(rng: random.Random, scale: float, plant_count: int, first_day: date,
-                last_day: date) -> World:
-    materials = build_materials(rng, scale)
-    plants = build_plants(rng, plant_count, first_day, last_day)
+def build_world(rng: random.Random, style: WorldStyle, scale: float, plant_count: int,
+                first_day: date, last_day: date) -> World:
+    materials = build_materials(rng, style, scale)
     vendors = [f"{100001 + i:010d}" for i in range(6)]
     subcontractors = [f"{300001 + i:010d}" for i in range(max(2, math.ceil(plant_count * 1.5)))]
-    return World(materials, plants, vendors, subcontractors)
+    plants = build_plants(rng, style, plant_count, first_day, last_day, subcontractors)
+    return World(style, materials, plants, vendors, subcontractors)
