@@ -45,6 +45,23 @@ where resolved_at is null
 group by severity
 """
 
+# The unification holes of the published marts: movements no master data or
+# map attaches, per system, table, attachment and reason.
+UNATTACHED = """
+select source_system, source_table, attachment, reason, movement_count, movement_total, example_keys
+from marts.fct_unattached_movements
+order by source_system, source_table, attachment, reason
+"""
+
+# Cases and findings per case type in the published marts.
+CASES_BY_TYPE = """
+select case_type, count(*) filter (where is_material) as cases, count(*) as findings,
+       coalesce(round(sum(value_at_risk) filter (where is_material), 2), 0) as value_at_risk
+from marts.fct_finding
+group by case_type
+order by case_type
+"""
+
 RELATION_COUNTS = """
 select table_schema, table_name
 from information_schema.tables
@@ -63,25 +80,32 @@ def _jsonable(value):
 
 def collect(conninfo: str, schemas: tuple[str, ...] = ("raw", "quarantine", "staging", "marts")) -> dict:
     with psycopg.connect(conninfo) as conn:
-        cur = conn.execute(LEDGER_TOTALS)
-        names = [c.name for c in cur.description]
-        ledger = [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur]
+        ledger = _rows(conn, LEDGER_TOTALS)
         relations: dict[str, dict[str, int]] = {}
         for schema, table in conn.execute(RELATION_COUNTS, (list(schemas),)).fetchall():
             count = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
             relations.setdefault(schema, {})[table] = count
         unconserved = conn.execute("select count(*) from ops.load_conservation").fetchone()[0]
         open_quarantine = {"critical": 0, "warning": 0} | dict(conn.execute(OPEN_QUARANTINE).fetchall())
-        cur = conn.execute(LAST_PUBLISH_RUN)
-        row = cur.fetchone()
-        publish = {c.name: _jsonable(v) for c, v in zip(cur.description, row, strict=True)} if row else None
+        publish = next(iter(_rows(conn, LAST_PUBLISH_RUN)), None)
+        published = relations.get("marts", {})
+        unattached = _rows(conn, UNATTACHED) if "fct_unattached_movements" in published else None
+        cases = _rows(conn, CASES_BY_TYPE) if "fct_finding" in published else None
     return {
         "ledger": ledger,
         "relations": relations,
         "unconserved_loads": unconserved,
         "open_quarantine": open_quarantine,
         "publish": publish,
+        "cases_by_type": cases,
+        "unattached_movements": unattached,
     }
+
+
+def _rows(conn: psycopg.Connection, query: str) -> list[dict]:
+    cur = conn.execute(query)
+    names = [c.name for c in cur.description]
+    return [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur]
 
 
 def write(summary: dict, path: Path) -> Path:
@@ -113,6 +137,24 @@ def format_text(summary: dict) -> str:
         lines.append(f"Marts: published by run {publish['run_id']} at {publish['finished_at']}")
     else:
         lines.append(f"Marts: run {publish['run_id']} BLOCKED: {publish['reason']}")
+    cases = summary.get("cases_by_type")
+    if cases is not None:
+        lines.append("Cases (marts.fct_case; findings below materiality stay in marts.fct_finding):")
+        lines.append(f"  {'case type':22} {'cases':>6} {'findings':>8} {'value at risk':>14}")
+        lines.extend(f"  {c['case_type']:22} {c['cases']:>6} {c['findings']:>8} {c['value_at_risk']:>14}"
+                     for c in cases)
+        if not cases:
+            lines.append("  no finding")
+    unattached = summary.get("unattached_movements")
+    if unattached is not None:
+        lines.append("Unattached movements (marts.fct_unattached_movements):")
+        lines.extend(
+            f"  {u['source_system']} {u['source_table']}: {u['movement_count']} of {u['movement_total']} "
+            f"without {u['attachment']} ({u['reason']}), e.g. {u['example_keys']}"
+            for u in unattached
+        )
+        if not unattached:
+            lines.append("  none: every movement is attached to its material, unit, location, order and batch")
     for schema, tables in summary["relations"].items():
         if schema == "quarantine":
             tables = {t: n for t, n in tables.items() if n}

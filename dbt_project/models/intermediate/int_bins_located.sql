@@ -6,16 +6,21 @@
 --             location map gives that zone. A zone mapped to several
 --             storage locations (one LINE zone serving several line-side
 --             storage locations) is narrowed to the storage location of the
---             production orders whose line feeds and returns touch the bin
---             (the most frequent one);
+--             production orders whose tasks touch the bin (the most frequent
+--             one among the zone's);
 --   line      a bin code that is a MES line of the location map (a plant
 --             whose WMS feeds "to the line"): the line's plant and line-side
 --             storage location;
---   external  anything else: docks, trucks, partners, cost centres, a line
---             bin no snapshot lists. It holds no stock; its plant is the
---             one of the warehouse whose code prefixes it (`WHA-DOCK-IN`)
---             when that warehouse belongs to one plant, or, for a bin fed
---             with production orders, the orders' line-side location.
+--   transit   a bin no snapshot or count lists that goods pass through:
+--             a SHIP's bins, the bin a PUTAWAY or RETURN_RECEIPT takes from
+--             (docks, trucks, partners), or one used on at least
+--             transit_bin_min_days days yet never holding stock at a day's
+--             end (a cost centre, a staging area). It holds no stock;
+--   unlisted  a bin no snapshot lists, used on a few days only: a stock bin
+--             emptied the day it was filled. Stock, but unplaced.
+-- A bin outside the snapshots takes its plant from the warehouse whose code
+-- prefixes it (`WHA-DOCK-IN`) when that warehouse belongs to one plant, or,
+-- for a bin fed with production orders, from the orders' line-side location.
 -- line_rank orders bins from the store towards the line (0 store or outside,
 -- 1 line-side storage, 2 the line itself): a task towards a higher rank
 -- feeds the line, towards a lower one returns from it.
@@ -52,15 +57,45 @@ lines as (
 
 ),
 
-named_bins as (
+counted_bins as (
 
     select bin_code from snapshots
     union
     select bin_code from {{ ref('stg_wms__cycle_counts') }}
+
+),
+
+task_bins as (
+
+    select from_bin_code as bin_code, task_type, 'from' as side, {{ utc_date('confirmed_at') }} as task_date
+    from tasks
+    where from_bin_code is not null
+    union all
+    select to_bin_code, task_type, 'to', {{ utc_date('confirmed_at') }}
+    from tasks
+    where to_bin_code is not null
+
+),
+
+bin_usage as (
+
+    select
+        bin_code,
+        count(distinct task_date) as task_days,
+        -- the WMS's own words say where goods leave or come from outside:
+        -- a SHIP's bins, the bin a PUTAWAY or RETURN_RECEIPT takes from
+        bool_or(task_type = 'SHIP' or (side = 'from' and task_type in ('PUTAWAY', 'RETURN_RECEIPT')))
+            as is_passage
+    from task_bins
+    group by bin_code
+
+),
+
+named_bins as (
+
+    select bin_code from counted_bins
     union
-    select from_bin_code from tasks where from_bin_code is not null
-    union
-    select to_bin_code from tasks where to_bin_code is not null
+    select bin_code from bin_usage
 
 ),
 
@@ -111,11 +146,24 @@ warehouse_plants as (
 
 order_bins as (
 
-    -- bins that line feeds deliver to and line returns come from
+    -- bins that tasks for production orders touch: line feeds, line-side
+    -- moves, returns from the line
     select to_bin_code as bin_code, reference_doc from tasks
-    where task_type = 'LINE_FEED' and to_bin_code is not null
+    where to_bin_code is not null and reference_doc is not null
     union all
     select from_bin_code, reference_doc from tasks
+    where from_bin_code is not null and reference_doc is not null
+
+),
+
+line_end_bins as (
+
+    -- bins that line feeds deliver to and returns from the line come from:
+    -- the line end of the flow, placed by its orders when no snapshot lists it
+    select to_bin_code as bin_code from tasks
+    where task_type = 'LINE_FEED' and to_bin_code is not null
+    union
+    select from_bin_code from tasks
     where task_type = 'RETURN_RECEIPT' and from_bin_code is not null
 
 ),
@@ -177,9 +225,10 @@ classified as (
     select
         named_bins.bin_code,
         case
-            when stock_bins.bin_code is not null then 'stock'
+            when stock_bins.bin_code is not null or counted_bins.bin_code is not null then 'stock'
             when lines.line_code is not null then 'line'
-            else 'external'
+            when bin_usage.is_passage or bin_usage.task_days >= {{ var('transit_bin_min_days') }} then 'transit'
+            else 'unlisted'
         end as bin_kind,
         stock_bins.warehouse_code,
         stock_bins.zone_code,
@@ -201,10 +250,16 @@ classified as (
     from named_bins
     left join stock_bins
         on named_bins.bin_code = stock_bins.bin_code
+    left join counted_bins
+        on named_bins.bin_code = counted_bins.bin_code
+    left join bin_usage
+        on named_bins.bin_code = bin_usage.bin_code
     left join lines
         on named_bins.bin_code = lines.line_code
+    left join line_end_bins
+        on named_bins.bin_code = line_end_bins.bin_code
     left join bin_order_locations as by_orders
-        on named_bins.bin_code = by_orders.bin_code
+        on line_end_bins.bin_code = by_orders.bin_code
         and by_orders.frequency_rank = 1
         and stock_bins.bin_code is null
     left join lateral (
@@ -224,7 +279,7 @@ ranked as (
         classified.*,
         case
             when classified.bin_kind = 'line' then 2
-            when classified.bin_kind = 'external' and classified.located_via = 'orders' then 2
+            when classified.bin_kind in ('transit', 'unlisted') and classified.located_via = 'orders' then 2
             when line_side_locations.storage_location_code is not null then 1
             else 0
         end as line_rank,

@@ -1,6 +1,8 @@
 -- One row per movement per system, in canonical keys (int_movements_unioned)
 -- with its quantity in the material's ERP base unit, its canonical user and
--- whether a later ERP line reverses it. What fct_movement publishes and what
+-- whether a later ERP line reverses it, its document and flow, and, for a
+-- WMS task its bins cannot place, the ERP's place of the same document and
+-- flow. What fct_movement publishes and what
 -- every detection model reads. Nothing is dropped: unresolved materials,
 -- units and users stay, flagged.
 with
@@ -119,6 +121,51 @@ converted as (
 
 ),
 
+unplaced as (
+
+    select movement_id, document_key, material, flow, batch, quantity_base
+    from converted
+    where source_system = 'wms'
+        and (werks is null or location is null)
+        and document_key is not null
+        and flow is not null
+
+),
+
+erp_places as (
+
+    -- a WMS task whose bins place it nowhere (a bin no snapshot lists) is
+    -- where the ERP booked the same document's flow of the material: the
+    -- ERP line of its batch nearest to it in quantity
+    select distinct on (unplaced.movement_id)
+        unplaced.movement_id,
+        erp_lines.werks,
+        erp_lines.location
+    from unplaced
+    inner join converted as erp_lines
+        on erp_lines.source_system = 'erp'
+        and unplaced.document_key = erp_lines.document_key
+        and unplaced.material = erp_lines.material
+        and unplaced.flow = erp_lines.flow
+    where unplaced.batch is null or erp_lines.batch is null or unplaced.batch = erp_lines.batch
+    order by unplaced.movement_id,
+        abs(coalesce(erp_lines.quantity_base, 0) - coalesce(unplaced.quantity_base, 0)),
+        erp_lines.movement_id
+
+),
+
+placed as (
+
+    select
+        converted.*,
+        coalesce(converted.werks, erp_places.werks) as placed_werks,
+        coalesce(converted.location, erp_places.location) as placed_location
+    from converted
+    left join erp_places
+        on converted.movement_id = erp_places.movement_id
+
+),
+
 final as (
 
     select
@@ -134,8 +181,8 @@ final as (
         line_flow,
 
         ---------- canonical keys
-        werks,
-        location,
+        placed_werks as werks,
+        placed_location as location,
         to_location,
         partner_id,
         material,
@@ -171,7 +218,7 @@ final as (
         reversed_movement_id is not null as is_reversal,
         is_reversed
 
-    from converted
+    from placed
 
 )
 

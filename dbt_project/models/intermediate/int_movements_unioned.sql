@@ -199,8 +199,11 @@ wms_placed as (
 
     select
         wms_tasks.*,
-        coalesce(from_bins.bin_kind, 'none') as from_kind,
-        coalesce(to_bins.bin_kind, 'none') as to_kind,
+        -- an unlisted bin holds stock like a listed one, unplaced
+        case when from_bins.bin_kind in ('stock', 'unlisted') then 'stock' else coalesce(from_bins.bin_kind, 'none') end
+            as from_kind,
+        case when to_bins.bin_kind in ('stock', 'unlisted') then 'stock' else coalesce(to_bins.bin_kind, 'none') end
+            as to_kind,
         from_bins.plant_code as from_plant,
         to_bins.plant_code as to_plant,
         from_bins.storage_location_code as from_location,

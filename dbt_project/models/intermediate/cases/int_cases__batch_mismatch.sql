@@ -101,6 +101,14 @@ compared as (
         min(erp_documents.user_id) as user_id,
         min(erp_documents.erp_batches) as erp_batches,
         array_agg(distinct other_records.batch order by other_records.batch) as other_batches,
+        -- the ERP batches the claiming system never named: the one its
+        -- record replaced
+        array_agg(distinct other_records.batch order by other_records.batch) filter (
+            where other_records.batch = any(erp_documents.erp_batches) and other_records.source_system = 'mes'
+        ) as mes_confirmed_batches,
+        array_agg(distinct other_records.batch order by other_records.batch) filter (
+            where other_records.batch = any(erp_documents.erp_batches) and other_records.source_system = 'wms'
+        ) as wms_confirmed_batches,
         array_agg(distinct other_records.batch order by other_records.batch) filter (
             where not other_records.batch = any(erp_documents.erp_batches)
         ) as claimed_batches,
@@ -138,7 +146,20 @@ findings as (
         compared.werks,
         coalesce(work_orders.line_code, compared.location) as location,
         compared.material,
-        compared.erp_batches[1] as batch,
+        coalesce(
+            (
+                select erp_batch
+                from unnest(compared.erp_batches) as erp_batch
+                where not erp_batch = any(coalesce(
+                    case when 'mes' = any(compared.claimed_by) then compared.mes_confirmed_batches
+                        else compared.wms_confirmed_batches end,
+                    '{}'
+                ))
+                order by erp_batch
+                limit 1
+            ),
+            compared.erp_batches[1]
+        ) as batch,
         compared.user_id,
         compared.order_no,
         compared.window_start,

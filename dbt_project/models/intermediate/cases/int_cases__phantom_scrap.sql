@@ -4,15 +4,22 @@
 -- scrap of the same material and batch, also without an order or of an
 -- order the ERP did not scrap, recorded within scrap_match_window_hours.
 --   FLOW-S01  no MES scrap record at all: the whole 551 quantity;
+--   FLOW-S03  ERP posted more than MES recorded at all: the posted
+--             quantity beyond the recorded one, judged once
+--             scrap_match_window_hours have passed (no disposal to wait for);
 --   FLOW-S02  MES scrap recorded but not disposed (no disposal reference
 --             longer after recording than the plant's usual disposal lag,
 --             learnt from the scrap it did dispose, bounded by
 --             scrap_disposal_lag_floor_days ... _ceiling_days), or disposed
 --             for less than was posted: the posted quantity beyond the
 --             disposed one.
--- A 551 is judged once the plant's disposal lag has passed since it was
--- entered. Reversed 551s (and their reversals) move nothing and are skipped;
--- scrap of materials with an unresolved unit is left to data_quality.
+-- S01 and S03 are judged once scrap_match_window_hours have passed since
+-- the 551 was entered, S02 once the plant's disposal lag has; differences
+-- within scrap_quantity_tolerance_pct plus the material's recording step
+-- (int_quantity_resolutions) are rounding. Reversed 551s (and their
+-- reversals) move nothing and are skipped; scrap of materials with an
+-- unresolved unit or misstated by a data-quality defect is left to
+-- data_quality.
 with
 
 movements as not materialized (
@@ -30,6 +37,23 @@ work_orders as (
 materials as (
 
     select * from {{ ref('int_materials') }}
+
+),
+
+resolutions as (
+
+    select * from {{ ref('int_quantity_resolutions') }}
+
+),
+
+steps as (
+
+    -- the coarsest step the WMS or MES records a material with: two records
+    -- that differ by less differ by rounding
+    select material, max(step_base) as step_base
+    from resolutions
+    where source_system in ('wms', 'mes')
+    group by material
 
 ),
 
@@ -185,13 +209,18 @@ compared as (
         coalesce(by_order.first_recorded_at, orderless.first_recorded_at) as first_recorded_at,
         coalesce(by_order.is_unit_resolved, orderless.is_unit_resolved, true) as is_mes_unit_resolved,
         erp_scrap.sources || coalesce(by_order.sources, orderless.sources, '[]'::jsonb) as all_sources,
-        case
-            when coalesce(by_order.recorded_quantity, orderless.recorded_quantity) is null then 'FLOW-S01'
-            else 'FLOW-S02'
-        end as rule_id,
         erp_scrap.posted_quantity
         - coalesce(by_order.disposed_quantity, orderless.disposed_quantity, 0) as undisposed_quantity,
-        plant_disposal_lags.lag_days
+        erp_scrap.posted_quantity
+        - coalesce(by_order.recorded_quantity, orderless.recorded_quantity, 0) as unrecorded_quantity,
+        plant_disposal_lags.lag_days,
+        erp_scrap.posted_quantity * {{ var('scrap_quantity_tolerance_pct') }} / 100.0
+        + coalesce(steps.step_base, 0) as quantity_tolerance,
+        erp_scrap.last_entered_at
+        < as_of.as_of_at - make_interval(secs => coalesce(plant_disposal_lags.lag_days, 0) * 86400)
+            as is_disposal_due,
+        erp_scrap.last_entered_at
+        < as_of.as_of_at - interval '{{ var("scrap_match_window_hours") }} hours' as is_record_due
     from erp_scrap
     cross join as_of
     left join mes_by_order as by_order
@@ -203,9 +232,33 @@ compared as (
         and erp_scrap.material = orderless.material
     left join plant_disposal_lags
         on erp_scrap.werks is not distinct from plant_disposal_lags.werks
-    -- give the disposal its time
-    where erp_scrap.last_entered_at
-        < as_of.as_of_at - make_interval(secs => coalesce(plant_disposal_lags.lag_days, 0) * 86400)
+    left join steps
+        on erp_scrap.material = steps.material
+
+),
+
+judged as (
+
+    select
+        compared.*,
+        case
+            when compared.recorded_quantity is null and compared.is_record_due then 'FLOW-S01'
+            when compared.is_record_due
+                and compared.unrecorded_quantity > compared.quantity_tolerance
+                then 'FLOW-S03'
+            when compared.is_disposal_due
+                and compared.undisposed_quantity > compared.quantity_tolerance
+                then 'FLOW-S02'
+        end as rule_id,
+        case
+            when compared.recorded_quantity is null then compared.posted_quantity
+            when compared.is_record_due
+                and compared.unrecorded_quantity > compared.quantity_tolerance
+                and not compared.is_disposal_due
+                then compared.unrecorded_quantity
+            else compared.undisposed_quantity
+        end as qty_at_risk
+    from compared
 
 ),
 
@@ -221,7 +274,7 @@ findings as (
         compared.order_no,
         least(compared.first_posted_at, compared.first_recorded_at) as window_start,
         compared.last_entered_at as window_end,
-        compared.undisposed_quantity as qty_at_risk,
+        compared.qty_at_risk,
         jsonb_build_object(
             'rule', compared.rule_id,
             'sources', compared.all_sources,
@@ -230,14 +283,13 @@ findings as (
             'mes_disposed', compared.disposed_quantity,
             'disposal_lag_tolerance_days', round(compared.lag_days::numeric, 1)
         ) as evidence
-    from compared
+    from judged as compared
     left join work_orders
         on compared.order_no = work_orders.order_no
-    where compared.is_unit_resolved
+    where compared.rule_id is not null
+        and compared.is_unit_resolved
         and compared.is_mes_unit_resolved
         and compared.posted_quantity > 0
-        and compared.undisposed_quantity
-        > compared.posted_quantity * {{ var('scrap_quantity_tolerance_pct') }} / 100.0
 
 ),
 

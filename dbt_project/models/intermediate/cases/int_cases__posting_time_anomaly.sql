@@ -91,7 +91,9 @@ candidates as (
     -- physical records of the same document, material and flow ...
     select
         erp_lines.movement_id as erp_movement_id,
-        1 as match_rank,
+        -- its own storage location's record first (a replenishment move
+        -- naming the order belongs to the 311, not to the 261)
+        case when physical.location = erp_lines.location then 1 else 2 end as match_rank,
         physical.occurred_at,
         physical.source_system,
         physical.source_table,
@@ -111,7 +113,7 @@ candidates as (
     -- batch in the plant (a WMS that names another document)
     select
         erp_lines.movement_id,
-        2,
+        3,
         physical.occurred_at,
         physical.source_system,
         physical.source_table,

@@ -26,7 +26,7 @@ findings as (
         werks,
         line as location,
         material,
-        nullif(split_part(erp_issued_batches, ',', 1), '') as batch,
+        coalesce(remnant_batch, nullif(split_part(erp_issued_batches, ',', 1), '')) as batch,
         first_issue_user_id as user_id,
         order_no,
         first_issued_at as window_start,

@@ -10,8 +10,9 @@
 --             spelling), else a RETURN_RECEIPT of the material and batch into
 --             the plant near it in time.
 -- A return is judged once return_receipt_grace_hours have passed since its
--- entry; differences up to return_quantity_tolerance_pct are rounding (MES
--- and WMS record fewer decimals than the ERP). Reversals (262 or 651
+-- entry; differences up to return_quantity_tolerance_pct plus the recording
+-- step of the material (int_quantity_resolutions: MES and WMS record fewer
+-- decimals than the ERP) are rounding. Reversals (262 or 651
 -- carrying smbln) and reversed lines move nothing physically and are
 -- skipped; movements with an unresolved unit or misstated by a data-quality
 -- defect are left to data_quality.
@@ -32,6 +33,23 @@ balances as (
 materials as (
 
     select * from {{ ref('int_materials') }}
+
+),
+
+resolutions as (
+
+    select * from {{ ref('int_quantity_resolutions') }}
+
+),
+
+steps as (
+
+    -- the coarsest step the WMS or MES records a material with: two records
+    -- that differ by less differ by rounding
+    select material, max(step_base) as step_base
+    from resolutions
+    where source_system in ('wms', 'mes')
+    group by material
 
 ),
 
@@ -83,7 +101,8 @@ order_findings as (
             'order_returns.werks', 'order_returns.order_no', 'order_returns.material', "'262'",
         ]) }} as natural_key,
         order_returns.werks,
-        coalesce(balances.line, order_returns.location) as location,
+        -- where the return was posted: the storage location it claims to have reached
+        order_returns.location,
         order_returns.material,
         order_returns.batch,
         order_returns.user_id,
@@ -210,12 +229,16 @@ unioned as (
 findings as (
 
     select
-        natural_key, werks, location, material, batch, user_id, order_no,
-        window_start, window_end, qty_at_risk, evidence
+        unioned.natural_key, unioned.werks, unioned.location, unioned.material, unioned.batch,
+        unioned.user_id, unioned.order_no, unioned.window_start, unioned.window_end, unioned.qty_at_risk,
+        unioned.evidence
     from unioned
     cross join as_of
+    left join steps
+        on unioned.material = steps.material
     where unioned.is_unit_resolved
-        and unioned.qty_at_risk > unioned.posted_quantity * {{ var('return_quantity_tolerance_pct') }} / 100.0
+        and unioned.qty_at_risk
+        > unioned.posted_quantity * {{ var('return_quantity_tolerance_pct') }} / 100.0 + coalesce(steps.step_base, 0)
         and unioned.last_entered_at < as_of.as_of_at - interval '{{ var("return_receipt_grace_hours") }} hours'
 
 ),

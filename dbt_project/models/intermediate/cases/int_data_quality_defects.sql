@@ -5,8 +5,11 @@
 -- records of the same movements is a defect of the system that differs,
 -- not a loss: theft and noise do not come in constant factors.
 --   DQ-001 WMS pack size: per WMS item, its tasks' base quantities stand to
---          the ERP postings of the same document, material and flow (a feed
---          to its 261, a putaway to its 101, a pick to its 601, ...) in one
+--          the ERP postings of the same document, material, flow and storage
+--          location (a feed to its 261, a putaway to its 101, a pick to its
+--          601, ...), from some day on — or, where few tasks name a
+--          document, its WMS stock stands to its ERP book across its stock
+--          positions (int_stock_positions) — in one
 --          ratio off 1 by more than dq_ratio_tolerance_pct: the item's
 --          units_per_uom is wrong, not the stock;
 --   DQ-002 MES unit on a line: per line × material × MES unit, the orders'
@@ -60,30 +63,35 @@ work_orders as (
 
 erp_documents as (
 
-    select document_key, material, flow, sum(quantity_base) as erp_quantity
+    select document_key, material, flow, location, sum(quantity_base) as erp_quantity
     from movements
     where source_system = 'erp'
         and document_key is not null
         and flow is not null
+        and location is not null
         and not is_reversal
         and not is_reversed
         and quantity_base > 0
-    group by document_key, material, flow
+    group by document_key, material, flow, location
 
 ),
 
 wms_documents as (
 
-    select document_key, material, flow, sku, sum(quantity_base) as wms_quantity
+    -- a task is the record of the ERP posting of its own storage location (a
+    -- replenishment move that names the order is the 311's, not the 261's)
+    select document_key, material, flow, location, sku, sum(quantity_base) as wms_quantity,
+        min(occurred_at) as observed_at
     from movements
     where source_system = 'wms'
         and document_key is not null
         and flow is not null
+        and location is not null
         and sku is not null
         and quantity_base > 0
         -- a SHIP from the dock after its PICK is the same goods again
         and direction <> 'none'
-    group by document_key, material, flow, sku
+    group by document_key, material, flow, location, sku
 
 ),
 
@@ -93,53 +101,75 @@ item_ratios as (
         wms_documents.sku,
         wms_documents.material,
         wms_documents.document_key,
+        wms_documents.observed_at,
         wms_documents.wms_quantity / erp_documents.erp_quantity as ratio
     from wms_documents
     inner join erp_documents
         on wms_documents.document_key = erp_documents.document_key
         and wms_documents.material = erp_documents.material
         and wms_documents.flow = erp_documents.flow
+        and wms_documents.location = erp_documents.location
 
 ),
 
-item_medians as (
+{{ persistent_factor(
+    'item_factors', 'item_ratios', ['sku', 'material'], 'abs(ratio - 1) > ' ~ tolerance,
+    tolerance, min_evidence, 0.8
+) }},
+
+---------- DQ-001, from the stock: a material whose WMS stock stands to its
+---------- ERP book in one ratio across its stock positions (the same pack
+---------- error, seen where few tasks name a document)
+
+positions as (
+
+    select * from {{ ref('int_stock_positions') }}
+    where book_quantity > 0
+        and physical_quantity > 0
+
+),
+
+position_ratios as (
+
+    -- one ratio per stock position (its median over the days it is held)
+    select
+        werks,
+        location,
+        material,
+        batch,
+        min(stock_date) as first_date,
+        percentile_cont(0.5) within group (order by physical_quantity / book_quantity) as ratio
+    from positions
+    group by werks, location, material, batch
+
+),
+
+stock_medians as (
 
     select
-        sku,
         material,
         percentile_cont(0.5) within group (order by ratio) as median_ratio,
-        count(*) as comparison_count
-    from item_ratios
-    group by sku, material
+        count(*) as position_count
+    from position_ratios
+    group by material
 
 ),
 
-item_factors as (
+stock_factors as (
 
     select
-        item_medians.sku,
-        item_medians.material,
-        item_medians.median_ratio,
-        item_medians.comparison_count,
-        count(*) filter (
-            where abs(item_ratios.ratio - item_medians.median_ratio) <= {{ tolerance }} * item_medians.median_ratio
-        ) as agreeing_count,
-        jsonb_agg(
-            jsonb_build_object('document', item_ratios.document_key, 'ratio', round(item_ratios.ratio::numeric, 4))
-            order by item_ratios.document_key
-        ) filter (where item_ratios.document_key is not null) as details
-    from item_medians
-    inner join item_ratios
-        on item_medians.sku = item_ratios.sku
-        and item_medians.material = item_ratios.material
-    where abs(item_medians.median_ratio - 1) > {{ tolerance }}
-    group by item_medians.sku, item_medians.material, item_medians.median_ratio, item_medians.comparison_count
-    having count(*) filter (
-        where abs(item_ratios.ratio - item_medians.median_ratio) <= {{ tolerance }} * item_medians.median_ratio
-    ) >= {{ min_evidence }}
-        and count(*) filter (
-            where abs(item_ratios.ratio - item_medians.median_ratio) <= {{ tolerance }} * item_medians.median_ratio
-        ) >= 0.8 * item_medians.comparison_count
+        stock_medians.material,
+        stock_medians.median_ratio,
+        count(*) as agreeing_count,
+        min(position_ratios.first_date) as first_date
+    from stock_medians
+    inner join position_ratios
+        on stock_medians.material = position_ratios.material
+        and abs(position_ratios.ratio - stock_medians.median_ratio) <= {{ tolerance }} * stock_medians.median_ratio
+    where abs(stock_medians.median_ratio - 1) > {{ tolerance }}
+    group by stock_medians.material, stock_medians.median_ratio, stock_medians.position_count
+    having count(*) >= {{ min_evidence }}
+        and count(*) >= 0.8 * stock_medians.position_count
 
 ),
 
@@ -188,6 +218,7 @@ line_ratios as (
 
     select
         order_consumptions.*,
+        order_consumptions.first_at as observed_at,
         order_consumptions.consumed / order_issues.net_issued as ratio
     from order_consumptions
     inner join order_issues
@@ -197,51 +228,11 @@ line_ratios as (
 
 ),
 
-line_medians as (
-
-    select
-        werks,
-        line_code,
-        material,
-        unit,
-        percentile_cont(0.5) within group (order by ratio) as median_ratio,
-        count(*) as comparison_count
-    from line_ratios
-    group by werks, line_code, material, unit
-
-),
-
-line_factors as (
-
-    select
-        line_medians.werks,
-        line_medians.line_code,
-        line_medians.material,
-        line_medians.unit,
-        line_medians.median_ratio,
-        line_medians.comparison_count,
-        count(*) as agreeing_count,
-        min({{ plant_local_date('line_ratios.first_at') }}) as first_date,
-        max({{ plant_local_date('line_ratios.last_at') }}) as last_date,
-        jsonb_agg(
-            jsonb_build_object('order_no', line_ratios.order_no, 'ratio', round(line_ratios.ratio::numeric, 4))
-            order by line_ratios.order_no
-        ) as details
-    from line_medians
-    inner join line_ratios
-        on line_medians.werks is not distinct from line_ratios.werks
-        and line_medians.line_code is not distinct from line_ratios.line_code
-        and line_medians.material = line_ratios.material
-        and line_medians.unit is not distinct from line_ratios.unit
-        and abs(line_ratios.ratio - line_medians.median_ratio) <= {{ tolerance }} * line_medians.median_ratio
-    where line_medians.median_ratio >= {{ factor_min }}
-        or line_medians.median_ratio <= 1.0 / {{ factor_min }}
-    group by line_medians.werks, line_medians.line_code, line_medians.material, line_medians.unit,
-        line_medians.median_ratio, line_medians.comparison_count
-    having count(*) >= {{ min_evidence }}
-        and count(*) >= 0.8 * line_medians.comparison_count
-
-),
+{{ persistent_factor(
+    'line_factors', 'line_ratios', ['werks', 'line_code', 'material', 'unit'],
+    'ratio >= ' ~ factor_min ~ ' or ratio <= 1.0 / ' ~ factor_min,
+    var('dq_factor_agreement_pct') / 100.0, min_evidence, 0.8
+) }},
 
 ---------- DQ-003: the ERP master unit, when every other system agrees
 
@@ -326,15 +317,41 @@ defects as (
         item_factors.sku,
         null::text as line_code,
         null::text as unit,
-        null::date as first_date,
+        {{ plant_local_date('item_factors.valid_from') }} as first_date,
         null::date as last_date,
         item_factors.median_ratio as observed_ratio,
         item_factors.agreeing_count as evidence_count,
-        item_factors.details
+        jsonb_build_object('comparisons', item_factors.run_count) as details
     from item_factors
     left join master_factors
         on item_factors.material = master_factors.material
     where master_factors.material is null
+    union all
+    select
+        'DQ-001',
+        'wms_pack_size',
+        stock_factors.material,
+        null,
+        null,
+        item_skus.skus,
+        null,
+        null,
+        stock_factors.first_date,
+        null,
+        stock_factors.median_ratio,
+        stock_factors.agreeing_count,
+        jsonb_build_object('stock_positions', stock_factors.agreeing_count)
+    from stock_factors
+    inner join (
+        select material, string_agg(sku, ',' order by sku) as skus from items group by material
+    ) as item_skus
+        on stock_factors.material = item_skus.material
+    left join item_factors
+        on stock_factors.material = item_factors.material
+    left join master_factors
+        on stock_factors.material = master_factors.material
+    where item_factors.material is null
+        and master_factors.material is null
     union all
     select
         'DQ-002',
@@ -345,11 +362,11 @@ defects as (
         null,
         line_factors.line_code,
         line_factors.unit,
-        line_factors.first_date,
-        line_factors.last_date,
+        {{ plant_local_date('line_factors.valid_from') }},
+        null::date,
         line_factors.median_ratio,
         line_factors.agreeing_count,
-        line_factors.details
+        jsonb_build_object('comparisons', line_factors.run_count)
     from line_factors
     left join master_factors
         on line_factors.material = master_factors.material

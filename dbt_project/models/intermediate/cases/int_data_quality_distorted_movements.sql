@@ -1,7 +1,8 @@
 -- One row per movement whose quantity or material a data-quality defect
 -- (int_data_quality_defects) distorts, with the defect. Loss rules leave
 -- these movements out (contract §5: a defect's movements raise no loss case).
---   wms_pack_size, wms_spec, wms_gtin: every WMS movement of the item;
+--   wms_pack_size, wms_spec, wms_gtin: every WMS movement of the item (from
+--                   the defect's first evidence, where it has a start);
 --   mes_unit_label: the MES movements of the material on the defect's line
 --                   in the defect's unit, from the defect's first evidence;
 --   erp_base_unit:  every movement of the material in every system;
@@ -34,6 +35,7 @@ item_distorted as (
     inner join movements
         on movements.source_system = 'wms'
         and movements.sku = any(string_to_array(defects.wms_skus, ','))
+        and movements.occurred_at >= coalesce(defects.valid_from, '-infinity')
     where defects.defect in ('wms_pack_size', 'wms_spec', 'wms_gtin')
 
 ),

@@ -24,13 +24,37 @@
 -- movements, so its balance says nothing.
 with
 
+distorted as (
+
+    select distinct movement_id from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
+duplicate_lines as (
+
+    select * from {{ ref('int_flows__duplicate_lines') }}
+
+),
+
 movements as not materialized (
 
-    select * from {{ ref('int_movements_canonical') }}
-    where order_no is not null
-        and material is not null
-        and not is_reversed
-        and not is_reversal
+    select canonical.*
+    from {{ ref('int_movements_canonical') }} as canonical
+    where canonical.order_no is not null
+        and canonical.material is not null
+        and not canonical.is_reversed
+        and not canonical.is_reversal
+
+),
+
+booked_movements as (
+
+    -- an ERP line that posts again what another already posted moved nothing
+    select movements.*
+    from movements
+    left join duplicate_lines
+        on movements.movement_id = duplicate_lines.movement_id
+    where duplicate_lines.movement_id is null
 
 ),
 
@@ -40,11 +64,6 @@ work_orders as (
 
 ),
 
-distorted as (
-
-    select distinct movement_id from {{ ref('int_data_quality_distorted_movements') }}
-
-),
 
 issue_documents as (
 
@@ -58,7 +77,7 @@ issue_documents as (
         min(batch) as batch,
         min(user_id) as user_id,
         min(movement_id) as movement_id
-    from movements
+    from booked_movements
     where source_system = 'erp' and movement_type = '261'
     group by order_no, material, document
 
@@ -79,6 +98,39 @@ last_issues as (
 
     select * from issue_sequence
     where newest_rank = 1
+
+),
+
+per_batch as (
+
+    -- what each issued batch left behind: the remnant is of the batch with
+    -- the most left (the one last opened, whichever order the ERP lists them in)
+    select
+        order_no,
+        material,
+        batch,
+        coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '261'), 0)
+        - coalesce(sum(quantity_base) filter (where source_system = 'mes' and movement_type = 'consumptions'), 0)
+        - greatest(
+            coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '262'), 0),
+            coalesce(sum(quantity_base) filter (where source_system = 'mes' and movement_type = 'line-returns'), 0),
+            coalesce(sum(quantity_base) filter (where source_system = 'wms' and line_flow = 'from_line'), 0)
+        ) as left_quantity
+    from booked_movements
+    where batch is not null
+    group by order_no, material, batch
+    having count(*) filter (where source_system = 'erp' and movement_type = '261') > 0
+
+),
+
+remnant_batches as (
+
+    select distinct on (order_no, material)
+        order_no,
+        material,
+        batch as remnant_batch
+    from per_batch
+    order by order_no, material, left_quantity desc, batch
 
 ),
 
@@ -151,7 +203,7 @@ per_order as (
         select
             movements.*,
             distorted.movement_id is not null as is_distorted
-        from movements
+        from booked_movements as movements
         left join distorted
             on movements.movement_id = distorted.movement_id
     ) as movements
@@ -194,6 +246,7 @@ final as (
         coalesce(array_to_string(per_order.erp_issued_batches, ','), '') as erp_issued_batches,
         coalesce(array_to_string(per_order.wms_fed_batches, ','), '') as wms_fed_batches,
         coalesce(array_to_string(per_order.mes_consumed_batches, ','), '') as mes_consumed_batches,
+        remnant_batches.remnant_batch,
         last_issues.movement_id as last_issue_movement_id,
         last_issues.batch as last_issue_batch,
         last_issues.user_id as last_issue_user_id,
@@ -223,6 +276,9 @@ final as (
     left join last_issues
         on per_order.order_no = last_issues.order_no
         and per_order.material = last_issues.material
+    left join remnant_batches
+        on per_order.order_no = remnant_batches.order_no
+        and per_order.material = remnant_batches.material
 
 )
 

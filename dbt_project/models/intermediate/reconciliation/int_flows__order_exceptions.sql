@@ -9,7 +9,10 @@
 --                       the same base unit, then to the plant): the weighing,
 --                       rounding and counting noise of its issues against its
 --                       consumption;
---   is_beyond_tolerance the order left more unaccounted than that;
+--   is_beyond_tolerance the order left more unaccounted than that, and more
+--                       than the coarsest step the WMS or MES records the
+--                       material with (int_quantity_resolutions: a remnant
+--                       below it cannot be booked back);
 --   rule_id             what an order beyond tolerance is:
 --       FLOW-E02  an issue entered after the order closed (excess_issue);
 --       FLOW-E01  a later issue document than the first, a top-up (excess_issue);
@@ -33,6 +36,23 @@ balances as (
 movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
+
+),
+
+resolutions as (
+
+    select * from {{ ref('int_quantity_resolutions') }}
+
+),
+
+steps as (
+
+    -- the coarsest step the WMS or MES records a material with: a remnant
+    -- smaller than that cannot even be booked back
+    select material, max(step_base) as step_base
+    from resolutions
+    where source_system in ('wms', 'mes')
+    group by material
 
 ),
 
@@ -79,9 +99,13 @@ judged as (
         return_lags.tolerance as return_lag_tolerance_hours,
         closed_orders.order_closed_at
         < as_of.as_of_at - make_interval(secs => return_lags.tolerance * 3600) as is_settled,
-        closed_orders.unaccounted_ratio > balance_tolerances.tolerance as is_beyond_tolerance
+        coalesce(steps.step_base, 0) as recording_step,
+        closed_orders.unaccounted_ratio > balance_tolerances.tolerance
+        and closed_orders.unaccounted_quantity > coalesce(steps.step_base, 0) as is_beyond_tolerance
     from closed_orders
     cross join as_of
+    left join steps
+        on closed_orders.material = steps.material
     left join return_lags
         on closed_orders.werks is not distinct from return_lags.werks
     left join balance_tolerances

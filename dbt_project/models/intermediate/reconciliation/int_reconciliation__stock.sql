@@ -12,7 +12,9 @@
 --   RECON-STOCK-003 ERP physical inventory: counted against book quantity;
 --   RECON-STOCK-004 WMS COUNT_ADJUST against ERP 701/702: same plant,
 --                   material, batch and direction within
---                   stock_adjustment_match_hours, nearest in time, one to one.
+--                   stock_adjustment_match_hours (working hours: the plant's
+--                   shutdown days between do not count), nearest in time,
+--                   one to one.
 -- Two quantities match when they differ by no more than the coarser
 -- recording step of the two systems (int_quantity_resolutions: a WMS that
 -- keeps 0.001 of a 1 000-piece case cannot tell 1 piece from 1.008) plus
@@ -25,7 +27,7 @@ with
 
 positions as (
 
-    select * from {{ ref('fct_stock_position') }}
+    select * from {{ ref('int_stock_positions') }}
 
 ),
 
@@ -86,6 +88,12 @@ distorted as (
 materials as (
 
     select * from {{ ref('int_materials') }}
+
+),
+
+calendar as (
+
+    select * from {{ ref('int_plant_calendar') }}
 
 ),
 
@@ -311,29 +319,46 @@ erp_adjustments as (
 
 ),
 
-candidates as (
+candidate_gaps as (
 
+    -- hours between the two records, less the shutdown days between them
     select
         wms_adjustments.movement_id as wms_movement_id,
         erp_adjustments.movement_id as erp_movement_id,
-        row_number() over (
-            partition by wms_adjustments.movement_id
-            order by abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at)),
-                erp_adjustments.movement_id
-        ) as wms_rank,
-        row_number() over (
-            partition by erp_adjustments.movement_id
-            order by abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at)),
-                wms_adjustments.movement_id
-        ) as erp_rank
+        abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at)) / 3600.0
+        - 24 * coalesce(
+            abs(erp_days.local_date - wms_days.local_date)
+            - abs(erp_days.working_day_number - wms_days.working_day_number),
+            0
+        ) as working_gap_hours
     from wms_adjustments
     inner join erp_adjustments
         on wms_adjustments.werks = erp_adjustments.werks
         and wms_adjustments.material = erp_adjustments.material
         and coalesce(wms_adjustments.batch, '') = coalesce(erp_adjustments.batch, '')
         and wms_adjustments.direction = erp_adjustments.direction
-    where abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at))
-        <= {{ match_hours }} * 3600
+    left join calendar as wms_days
+        on wms_adjustments.werks = wms_days.werks
+        and {{ plant_local_date('wms_adjustments.occurred_at') }} = wms_days.local_date
+    left join calendar as erp_days
+        on erp_adjustments.werks = erp_days.werks
+        and {{ plant_local_date('erp_adjustments.recorded_at') }} = erp_days.local_date
+
+),
+
+candidates as (
+
+    select
+        wms_movement_id,
+        erp_movement_id,
+        row_number() over (
+            partition by wms_movement_id order by working_gap_hours, erp_movement_id
+        ) as wms_rank,
+        row_number() over (
+            partition by erp_movement_id order by working_gap_hours, wms_movement_id
+        ) as erp_rank
+    from candidate_gaps
+    where working_gap_hours <= {{ match_hours }}
 
 ),
 
