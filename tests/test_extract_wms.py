@@ -156,3 +156,20 @@ def test_bad_rows_are_quarantined_while_the_rest_of_the_file_loads(warehouse, la
     # a misnamed file is reported once, not on every run
     assert "wms_task_export.csv" not in {r.file_name for r in extract_wms(conninfo, landing)}
     assert_conserved(conninfo)
+
+
+def test_a_snapshot_row_without_lot_loads_and_a_repeat_of_it_is_quarantined(warehouse, landing):
+    # a material not managed in batches has no lot: the contract's key column may be empty
+    conninfo = warehouse.conninfo()
+    no_lot = "2026-04-12T16:00:00Z,WH01,A,A-01-01-09,SKU-10005678,,12,PCS,AVAILABLE"
+    write(landing, "wms_bin_stock_20260412.csv", STOCK_HEADER, [stock("A-01-01-01", "3"), no_lot, no_lot])
+    (result,) = extract_wms(conninfo, landing)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    assert query(conninfo, "select bin, lot, qty from raw.wms_bin_stock where lot is null") == [
+        ("A-01-01-09", None, 12),
+    ]
+    assert query(conninfo, "select rule, reason from quarantine.wms_bin_stock") == [
+        ("duplicate_key_in_batch", "key (snapshot_at, warehouse, bin, sku, lot, status) already read at "
+                                   "wms_bin_stock_20260412.csv:3"),
+    ]
+    assert_conserved(conninfo)

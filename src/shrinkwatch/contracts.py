@@ -173,6 +173,9 @@ class SourceTable:
     version_column: str | None = None
     extra_raw_columns: tuple[Column, ...] = field(default_factory=tuple)
     rules: tuple[RowRule, ...] = ()
+    # key columns the contract lets be empty (a bin_stock row of a material
+    # not managed in batches has no lot): not quarantined as not_null_key
+    nullable_key: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -275,7 +278,7 @@ WMS_TABLES = (
     SourceTable(
         "wms", "wms_bin_stock", "bin_stock",
         _cols("snapshot_at:timestamptz warehouse zone bin sku lot qty:numeric uom status"),
-        key=("snapshot_at", "warehouse", "bin", "sku", "lot", "status"), strategy="file",
+        key=("snapshot_at", "warehouse", "bin", "sku", "lot", "status"), nullable_key=("lot",), strategy="file",
         rules=(*non_negative("qty"), one_of("status", *STOCK_STATUSES), *not_future("snapshot_at")),
         extra_raw_columns=WMS_FILE_COLUMNS,
         description="End-of-day bin stock snapshot.",

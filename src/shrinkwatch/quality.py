@@ -49,8 +49,6 @@ SEVERITIES = ("critical", "warning")
 # runs after the marts and blocks their publication; `*_warnings` never block.
 CHECKPOINTS = {"critical": "staging", "warning": "staging_warnings"}
 MARTS_CHECKPOINT = "marts"
-# the marts checkpoint reads the shadow build, before it is published
-SHADOW_MARTS = SHADOW_SCHEMAS["marts"]
 RESULT_FORMAT = {"result_format": "SUMMARY"}
 RESULTS_TABLE = DQ_RESULTS
 SAMPLE_SIZE = 10
@@ -277,7 +275,9 @@ SUITES: tuple[Suite, ...] = (
         _in_set("debit_credit_indicator", DEBIT_CREDIT),
         *_at_least_zero("quantity"),
         _regex("material_number", MATERIAL_NUMBER),
-        _material_in_master(),
+        # a material the extract has no master record of yet is a unification
+        # hole (fct_unattached_movements), not a broken interface
+        _material_in_master(severity="warning"),
         _in_time_window("entered_at", "posted_on"),
         _regex("production_order_number", ERP_PRODUCTION_ORDER),
         _regex("batch_number", ERP_BATCH),
@@ -291,7 +291,7 @@ SUITES: tuple[Suite, ...] = (
         *_not_null("phys_inv_doc_number", "phys_inv_doc_line", "material_number"),
         _unique("phys_inv_doc_number", "phys_inv_doc_line"),
         *_at_least_zero("book_quantity", "counted_quantity"),
-        _material_in_master(),
+        _material_in_master(severity="warning"),
         _in_time_window("counted_on", severity="warning"),
     )),
     Suite("stg_erp__releases", "staging", (
@@ -339,12 +339,14 @@ SUITES: tuple[Suite, ...] = (
         "handling_unit:TEXT created_at:TIMESTAMPTZ confirmed_at:TIMESTAMPTZ source_file:TEXT file_date:DATE "
         "file_seq:INTEGER file_line_number:INTEGER load_id:INTEGER"
     ), (
-        *_not_null("task_id", "task_type", "sku", "quantity", "handling_unit"),
+        *_not_null("task_id", "task_type"),
         _unique("task_id"),
         _in_set("task_type", TASK_TYPES),
         *_at_least_zero("quantity"),
         _in_time_window("created_at", "confirmed_at"),
-        *_not_null("confirmed_at", severity="warning"),
+        # a task the WMS wrote without item, quantity or unit cannot be
+        # attached (fct_unattached_movements); the others still count
+        *_not_null("sku", "quantity", "handling_unit", "confirmed_at", severity="warning"),
     )),
     Suite("stg_wms__cycle_counts", "staging", (
         "count_id:TEXT warehouse_code:TEXT bin_code:TEXT sku:TEXT lot_code:TEXT counted_by_user_id:TEXT "
@@ -363,7 +365,8 @@ SUITES: tuple[Suite, ...] = (
         "order_status:TEXT planned_quantity:NUMERIC unit:TEXT released_at:TIMESTAMPTZ closed_at:TIMESTAMPTZ "
         "updated_at:TIMESTAMPTZ load_id:INTEGER"
     ), (
-        *_not_null("production_order_number", "material_gtin", "order_status"),
+        *_not_null("production_order_number", "order_status"),
+        *_not_null("material_gtin", severity="warning"),
         _unique("production_order_number"),
         _in_set("order_status", ORDER_STATUSES),
         _regex("material_gtin", GTIN, "warning"),
@@ -373,7 +376,9 @@ SUITES: tuple[Suite, ...] = (
     )),
     *(
         Suite(f"stg_mes__{entity}", "staging", MES_EVENT_COLUMNS[entity], (
-            *_not_null(key, "barcode", "quantity", "unit", at),
+            *_not_null(key, "quantity", "unit", at),
+            # an event without a barcode has no material: unattached, not broken
+            *_not_null("barcode", severity="warning"),
             _unique(key),
             _in_set("unit", MES_UNITS),
             *_at_least_zero("quantity"),
@@ -444,18 +449,10 @@ SUITES: tuple[Suite, ...] = (
         _unique("case_id"),
         Check("ExpectColumnValuesToBeBetween", {"column": "score", "min_value": 0, "max_value": 100}),
         *_at_least_zero("value_at_risk"),
-        _rows("every fct_case material is in dim_material",
-              f"""select * from {{batch}} where material not in
-                 (select material from {SHADOW_MARTS}.dim_material where material is not null)"""),
-        _rows("every fct_case user is in dim_user",
-              f"""select * from {{batch}} where user_id not in
-                 (select user_id from {SHADOW_MARTS}.dim_user where user_id is not null)"""),
-        _rows("every fct_case location is in dim_location",
-              # a case sits at a storage location, a WMS zone, a MES line, or (outsourcing) a partner
-              f"""select * from {{batch}} where case_type <> 'outsourcing_leakage' and (werks, location) not in (
-                   select werks, location from {SHADOW_MARTS}.dim_location where location is not null
-                   union select werks, zone from {SHADOW_MARTS}.dim_location where zone is not null
-                   union select werks, mes_line from {SHADOW_MARTS}.dim_location where mes_line is not null)"""),
+        # a case's material, user and location are whatever its evidence
+        # names (a count of a material the master lacks, a requester the user
+        # master lacks, a partner, a line): a case the dims cannot place is
+        # still a case, so the publish gate does not hold it back for that
     )),
 )
 

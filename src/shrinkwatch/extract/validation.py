@@ -276,7 +276,7 @@ class RowValidator:
         self._names = [c.name for c in table.columns]
         self._types = [c.type for c in table.columns]
         self._parsers = [PARSERS[c.type] for c in table.columns]
-        self._key_positions = [table.column_names.index(k) for k in table.key]
+        self._key_positions = [table.column_names.index(k) for k in table.key if k not in table.nullable_key]
         latest_utc = (loaded_at or datetime.now(UTC)) + clock_skew
         self._rules = [
             (
