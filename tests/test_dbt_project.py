@@ -4,8 +4,10 @@ on a real PostgreSQL with representative raw rows (staging, mart, unit tests).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,6 +150,31 @@ def test_mart_accepts_every_source_table_with_an_activity_time():
     assert accepted["arguments"]["values"] == [
         t.name for t in contracts.TABLES if t.name != "erp_user"
     ]
+
+
+RULE_ID = re.compile(r"(?<![-\w])(?:RECON-STOCK|FLOW|STOCK|TIME|DUP|SOD|DQ)-[A-Z0-9]{3}\b")
+
+
+def test_rule_catalog_names_every_rule_of_the_sql_and_only_existing_vars():
+    """seeds/detection_rules.csv has one row per rule the SQL raises or
+    reconciles, and its tolerances name only vars dbt_project.yml defines."""
+    with (DBT_PROJECT / "seeds" / "detection_rules.csv").open(encoding="utf-8", newline="") as f:
+        catalog = list(csv.DictReader(f))
+    rule_ids = [row["rule_id"] for row in catalog]
+    assert len(rule_ids) == len(set(rule_ids))
+    named_in_sql = {
+        rule_id
+        for path in (DBT_PROJECT / "models").rglob("*.sql")
+        for rule_id in RULE_ID.findall(path.read_text(encoding="utf-8"))
+    }
+    assert set(rule_ids) == named_in_sql
+    variables = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    for row in catalog:
+        names = [name for name in row["tolerance"].split("; ") if name and name != "learnt"]
+        assert set(names) <= set(variables), (row["rule_id"], set(names) - set(variables))
+        units = [unit for unit in row["tolerance_unit"].split("; ") if unit]
+        assert len(units) == len(names), row["rule_id"]
+        assert row["description"], row["rule_id"]
 
 
 # --- dbt build on a real PostgreSQL -------------------------------------------
@@ -671,7 +698,7 @@ def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Pat
     not_clean = {uid: s for uid, s in statuses.items() if s not in ("success", "pass")}
     assert not not_clean, not_clean
     assert "seed.shrinkwatch.unit_conversions" in statuses
-    assert len([uid for uid in statuses if uid.startswith("unit_test.")]) >= 9
+    assert len([uid for uid in statuses if uid.startswith("unit_test.")]) >= 29
 
     with psycopg.connect(warehouse.conninfo()) as conn:
         conn.execute("set time zone 'UTC'")
@@ -688,9 +715,11 @@ def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Pat
             " order by location"
         ).fetchall()
         spec = conn.execute("select spec_normalized from marts.dim_material where material = '10001234'")
-        assert spec.fetchone() == ("12x100",)
-        # every column of every model is documented
+        # the numbers a spec states, sorted: `Φ12×100mm 304不锈钢`
+        assert spec.fetchone() == ("100|12|304",)
+        # every column of every model is documented (all mismatches at once)
         docs = _model_docs()
+        undocumented = {}
         for model, doc in docs.items():
             actual = {
                 r[0]
@@ -699,7 +728,22 @@ def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Pat
                     (model,),
                 )
             }
-            assert actual == {c["name"] for c in doc["columns"] if c.get("description")}, model
+            documented = {c["name"] for c in doc["columns"] if c.get("description")}
+            if actual != documented:
+                undocumented[model] = {
+                    "not documented": sorted(actual - documented),
+                    "not in the model": sorted(documented - actual),
+                }
+        assert not undocumented, undocumented
+        built = {
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema in ('intermediate', 'marts')"
+            )
+        }
+        seeds = {"unit_conversions", "detection_rules"}
+        assert built - seeds <= set(docs), sorted(built - seeds - set(docs))
 
     assert set(movements) == {
         "erp:material_doc:4900000001/2026/1",

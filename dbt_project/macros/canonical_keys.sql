@@ -56,10 +56,11 @@
     {{ unpad_number("regexp_replace(upper(btrim(" ~ expr ~ ")), '^MO[-_ ]*', '')") }}
 {%- endmacro %}
 
-{#- A document reference in any spelling -> its digits without leading zeros,
-    so that `PO-4500012345`, `4500012345` and `004500012345` (a purchase
-    order), `DN80001234` and `0080001234` (a delivery) or `MO1000012` and
+{#- A document reference in any spelling -> its number: the first run of
+    digits without leading zeros, so that `PO-4500012345`, `4500012345`,
+    `004500012345` and `4500012345/00030` (a purchase order, with or without
+    its item), `DN80001234` and `0080001234` (a delivery) or `MO1000012` and
     `000001000012` (an order) compare equal; null when it has no digit. -#}
 {% macro reference_key(expr) -%}
-    {{ unpad_number("regexp_replace(" ~ expr ~ ", '\\D', '', 'g')") }}
+    {{ unpad_number("substring(" ~ expr ~ " from '\\d+')") }}
 {%- endmacro %}

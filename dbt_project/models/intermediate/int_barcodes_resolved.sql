@@ -2,13 +2,13 @@
 -- batch in ERP charg form.
 with
 
-barcodes as (
+barcodes as not materialized (
 
     select * from {{ ref('stg_derived__gs1_barcodes') }}
 
 ),
 
-gtins as (
+gtins as not materialized (
 
     select * from {{ ref('int_gtins_mapped') }}
 

@@ -17,7 +17,10 @@
 --             transit_bin_min_days days yet never holding stock at a day's
 --             end (a cost centre, a staging area). It holds no stock;
 --   unlisted  a bin no snapshot lists, used on a few days only: a stock bin
---             emptied the day it was filled. Stock, but unplaced.
+--             emptied the day it was filled. Stock, placed in the zone of the
+--             listed bins it shares the longest leading part of its code
+--             with (its aisle or rack: 'A-01-02-05' beside 'A-01-02-03'),
+--             when those are all of one zone.
 -- A bin outside the snapshots takes its plant from the warehouse whose code
 -- prefixes it (`WHA-DOCK-IN`) when that warehouse belongs to one plant, or,
 -- for a bin fed with production orders, from the orders' line-side location.
@@ -26,31 +29,31 @@
 -- feeds the line, towards a lower one returns from it.
 with
 
-snapshots as (
+snapshots as not materialized (
 
     select * from {{ ref('stg_wms__bin_stock') }}
 
 ),
 
-tasks as (
+tasks as not materialized (
 
     select * from {{ ref('stg_wms__tasks') }}
 
 ),
 
-location_map as (
+location_map as not materialized (
 
     select * from {{ ref('stg_derived__location_map') }}
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
 ),
 
-lines as (
+lines as not materialized (
 
     select * from {{ ref('int_lines_located') }}
     where work_center_code is null
@@ -220,6 +223,64 @@ stock_bins as (
 
 ),
 
+listed_prefixes as materialized (
+
+    -- every leading part of a listed bin's code up to a separator
+    -- ('A-01-02-03' -> 'A', 'A-01', 'A-01-02') that only bins of one zone share
+    select
+        left(stock_bins.bin_code, regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) - 1) as prefix,
+        min(stock_bins.warehouse_code) as warehouse_code,
+        min(stock_bins.zone_code) as zone_code,
+        min(stock_bins.plant_code) as plant_code,
+        min(stock_bins.storage_location_code) as storage_location_code
+    from stock_bins
+    cross join lateral generate_series(
+        1, greatest(regexp_count(stock_bins.bin_code, '[^A-Za-z0-9]'), 1)
+    ) as separator
+    where regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) > 1
+    group by 1
+    having count(distinct (stock_bins.warehouse_code, stock_bins.zone_code)) = 1
+        and count(distinct (stock_bins.plant_code, stock_bins.storage_location_code)) = 1
+
+),
+
+unlisted_prefixes as materialized (
+
+    -- the same leading parts of each bin that no snapshot or count lists and
+    -- goods do not merely pass through
+    select
+        bin_usage.bin_code,
+        left(bin_usage.bin_code, regexp_instr(bin_usage.bin_code, '[^A-Za-z0-9]', 1, separator) - 1) as prefix
+    from bin_usage
+    left join counted_bins
+        on bin_usage.bin_code = counted_bins.bin_code
+    cross join lateral generate_series(
+        1, greatest(regexp_count(bin_usage.bin_code, '[^A-Za-z0-9]'), 1)
+    ) as separator
+    where counted_bins.bin_code is null
+        and not bin_usage.is_passage
+        and regexp_instr(bin_usage.bin_code, '[^A-Za-z0-9]', 1, separator) > 1
+
+),
+
+unlisted_zones as (
+
+    -- such a bin takes the zone of the listed bins whose code it shares the
+    -- longest leading part with (its aisle, its rack), when they all sit in
+    -- one zone: WMS bin codes are hierarchical
+    select distinct on (unlisted_prefixes.bin_code)
+        unlisted_prefixes.bin_code,
+        listed_prefixes.warehouse_code,
+        listed_prefixes.zone_code,
+        listed_prefixes.plant_code,
+        listed_prefixes.storage_location_code
+    from unlisted_prefixes
+    inner join listed_prefixes
+        on unlisted_prefixes.prefix = listed_prefixes.prefix
+    order by unlisted_prefixes.bin_code, length(listed_prefixes.prefix) desc
+
+),
+
 classified as (
 
     select
@@ -230,19 +291,22 @@ classified as (
             when bin_usage.is_passage or bin_usage.task_days >= {{ var('transit_bin_min_days') }} then 'transit'
             else 'unlisted'
         end as bin_kind,
-        stock_bins.warehouse_code,
-        stock_bins.zone_code,
+        coalesce(stock_bins.warehouse_code, unlisted_zones.warehouse_code) as warehouse_code,
+        coalesce(stock_bins.zone_code, unlisted_zones.zone_code) as zone_code,
         lines.line_code,
         coalesce(
-            stock_bins.plant_code, lines.plant_code, by_orders.plant_code, warehouse_plants.plant_code
+            stock_bins.plant_code, lines.plant_code, unlisted_zones.plant_code, by_orders.plant_code,
+            warehouse_plants.plant_code
         ) as plant_code,
         coalesce(
-            stock_bins.storage_location_code, lines.storage_location_code, by_orders.storage_location_code
+            stock_bins.storage_location_code, lines.storage_location_code, unlisted_zones.storage_location_code,
+            by_orders.storage_location_code
         ) as storage_location_code,
         coalesce(
             stock_bins.located_via,
             case
                 when lines.line_code is not null then 'line'
+                when unlisted_zones.storage_location_code is not null then 'code_prefix'
                 when by_orders.storage_location_code is not null then 'orders'
                 when warehouse_plants.plant_code is not null then 'warehouse_prefix'
             end
@@ -256,6 +320,10 @@ classified as (
         on named_bins.bin_code = bin_usage.bin_code
     left join lines
         on named_bins.bin_code = lines.line_code
+    left join unlisted_zones
+        on named_bins.bin_code = unlisted_zones.bin_code
+        and stock_bins.bin_code is null
+        and lines.line_code is null
     left join line_end_bins
         on named_bins.bin_code = line_end_bins.bin_code
     left join bin_order_locations as by_orders

@@ -2,7 +2,7 @@
 -- erp_material, else by its GTIN), its pack and its spec beside ERP's.
 with
 
-items as (
+items as not materialized (
 
     select * from {{ ref('stg_wms__items') }}
 

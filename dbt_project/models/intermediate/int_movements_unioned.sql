@@ -18,67 +18,67 @@
 --        their purchase order.
 with
 
-erp_docs as (
+erp_docs as not materialized (
 
     select * from {{ ref('stg_erp__material_docs') }}
 
 ),
 
-wms_tasks as (
+wms_tasks as not materialized (
 
     select * from {{ ref('stg_wms__tasks') }}
 
 ),
 
-items as (
+items as not materialized (
 
     select * from {{ ref('int_items_mapped') }}
 
 ),
 
-barcodes as (
+barcodes as not materialized (
 
     select * from {{ ref('int_barcodes_resolved') }}
 
 ),
 
-bins as (
+bins as not materialized (
 
     select * from {{ ref('int_bins_located') }}
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
 ),
 
-line_locations as (
+line_locations as not materialized (
 
     select * from {{ ref('int_lines_located') }}
 
 ),
 
-consumptions as (
+consumptions as not materialized (
 
     select * from {{ ref('stg_mes__consumptions') }}
 
 ),
 
-scrap as (
+scrap as not materialized (
 
     select * from {{ ref('stg_mes__scrap') }}
 
 ),
 
-line_returns as (
+line_returns as not materialized (
 
     select * from {{ ref('stg_mes__line_returns') }}
 
 ),
 
-outsourcing as (
+outsourcing as not materialized (
 
     select * from {{ ref('stg_mes__outsourcing') }}
 

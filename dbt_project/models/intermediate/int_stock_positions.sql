@@ -9,8 +9,9 @@
 --             plant's local day), every status, bins placed through their
 --             zone (int_bins_located), converted through the item's pack.
 -- Rows: every key on every day it moved in ERP or its plant had a snapshot,
--- from its first appearance on; a key absent from a day's snapshot counts 0
--- physical when its plant had a snapshot that day, null when it had none.
+-- from its first appearance to the day after its last (to the plant's last
+-- day while its book is off zero); a key absent from a day's snapshot counts
+-- 0 physical when its plant had a snapshot that day, null when it had none.
 with
 
 movements as not materialized (
@@ -37,25 +38,25 @@ book_daily as (
 
 ),
 
-bin_stock as (
+bin_stock as not materialized (
 
     select * from {{ ref('stg_wms__bin_stock') }}
 
 ),
 
-items as (
+items as not materialized (
 
     select * from {{ ref('int_items_mapped') }}
 
 ),
 
-conversions as (
+conversions as not materialized (
 
     select * from {{ ref('int_unit_conversions_resolved') }}
 
 ),
 
-bins as (
+bins as not materialized (
 
     select * from {{ ref('int_bins_located') }}
 
@@ -112,69 +113,111 @@ physical_daily as (
 
 ),
 
-first_days as (
+plant_days as (
 
-    select werks, location, material, batch, min(stock_date) as first_date
+    select stock_date, werks from snapshot_days
+    union
+    select stock_date, werks from book_daily
+
+),
+
+last_plant_days as (
+
+    select werks, max(stock_date) as last_plant_date from plant_days group by werks
+
+),
+
+key_periods as (
+
+    -- a key lives from its first appearance to the day after its last, or to
+    -- the plant's last day while its book stays off zero (a book the WMS
+    -- no longer shows must still be compared)
+    select
+        appearances.werks,
+        appearances.location,
+        appearances.material,
+        appearances.batch,
+        min(appearances.stock_date) as first_date,
+        case
+            when abs(sum(appearances.book_change)) > 0 then max(last_plant_days.last_plant_date)
+            else max(appearances.stock_date) + 1
+        end as last_date
     from (
-        select stock_date, werks, location, material, batch from book_daily
+        select stock_date, werks, location, material, batch, book_change from book_daily
         union all
-        select stock_date, werks, location, material, batch from physical_daily
+        select stock_date, werks, location, material, batch, 0 from physical_daily
     ) as appearances
-    group by werks, location, material, batch
+    inner join last_plant_days
+        on appearances.werks = last_plant_days.werks
+    group by appearances.werks, appearances.location, appearances.material, appearances.batch
 
 ),
 
 grid as (
 
     select
-        first_days.werks,
-        first_days.location,
-        first_days.material,
-        first_days.batch,
-        days.stock_date
-    from first_days
-    inner join (
-        select stock_date, werks from snapshot_days
-        union
-        select stock_date, werks from book_daily
-    ) as days
-        on first_days.werks = days.werks
-        and days.stock_date >= first_days.first_date
+        key_periods.werks,
+        key_periods.location,
+        key_periods.material,
+        key_periods.batch,
+        plant_days.stock_date
+    from key_periods
+    inner join plant_days
+        on key_periods.werks = plant_days.werks
+        and plant_days.stock_date between key_periods.first_date and key_periods.last_date
+
+),
+
+key_days as (
+
+    -- each key's day: its ERP change and its snapshot quantity, gathered by
+    -- one aggregate over the three lists (no join between them)
+    select
+        werks,
+        location,
+        material,
+        batch,
+        stock_date,
+        sum(book_change) as book_change,
+        sum(physical_quantity) as physical_quantity,
+        bool_and(is_unit_resolved) as is_unit_resolved
+    from (
+        select werks, location, material, batch, stock_date, 0 as book_change,
+            null::numeric as physical_quantity, true as is_unit_resolved, true as is_on_grid
+        from grid
+        union all
+        select werks, location, material, batch, stock_date, book_change, null, true, false
+        from book_daily
+        union all
+        select werks, location, material, batch, stock_date, 0, physical_quantity, is_unit_resolved, false
+        from physical_daily
+    ) as listed
+    group by werks, location, material, batch, stock_date
+    -- the grid says which key-days exist; the lists only fill them
+    having bool_or(is_on_grid)
 
 ),
 
 positions as (
 
     select
-        grid.stock_date,
-        grid.werks,
-        grid.location,
-        grid.material,
-        grid.batch,
-        sum(coalesce(book_daily.book_change, 0)) over (
-            partition by grid.werks, grid.location, grid.material, grid.batch
-            order by grid.stock_date
+        key_days.stock_date,
+        key_days.werks,
+        key_days.location,
+        key_days.material,
+        key_days.batch,
+        sum(key_days.book_change) over (
+            partition by key_days.werks, key_days.location, key_days.material, key_days.batch
+            order by key_days.stock_date
         ) as book_quantity,
         case
-            when snapshot_days.stock_date is not null then coalesce(physical_daily.physical_quantity, 0)
+            when snapshot_days.stock_date is not null then coalesce(key_days.physical_quantity, 0)
         end as physical_quantity,
-        coalesce(physical_daily.is_unit_resolved, true) as is_unit_resolved
-    from grid
-    left join book_daily
-        on grid.stock_date = book_daily.stock_date
-        and grid.werks = book_daily.werks
-        and grid.location = book_daily.location
-        and grid.material = book_daily.material
-        and grid.batch is not distinct from book_daily.batch
-    left join physical_daily
-        on grid.stock_date = physical_daily.stock_date
-        and grid.werks = physical_daily.werks
-        and grid.location = physical_daily.location
-        and grid.material = physical_daily.material
-        and grid.batch is not distinct from physical_daily.batch
+        key_days.is_unit_resolved
+    from key_days
     left join snapshot_days
-        on grid.stock_date = snapshot_days.stock_date
-        and grid.werks = snapshot_days.werks
+        on key_days.stock_date = snapshot_days.stock_date
+        and key_days.werks = snapshot_days.werks
 
 ),
 

@@ -18,13 +18,13 @@ materials as (
 
 ),
 
-conversions as (
+conversions as not materialized (
 
     select * from {{ ref('unit_conversions') }}
 
 ),
 
-items as (
+items as not materialized (
 
     select * from {{ ref('int_items_mapped') }}
     where material is not null

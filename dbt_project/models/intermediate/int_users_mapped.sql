@@ -3,7 +3,7 @@
 -- two ERP users maps to none.
 with
 
-users as (
+users as not materialized (
 
     select * from {{ ref('stg_erp__users') }}
 

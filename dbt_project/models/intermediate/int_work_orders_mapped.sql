@@ -2,19 +2,19 @@
 -- plant and line-side storage location of its line and work centre.
 with
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('stg_mes__work_orders') }}
 
 ),
 
-gtins as (
+gtins as not materialized (
 
     select * from {{ ref('int_gtins_mapped') }}
 
 ),
 
-line_locations as (
+line_locations as not materialized (
 
     select * from {{ ref('int_lines_located') }}
 

@@ -4,7 +4,7 @@
 -- flagged, with the conflicting values listed.
 with
 
-materials as (
+materials as not materialized (
 
     select * from {{ ref('stg_erp__materials') }}
 

@@ -5,7 +5,7 @@
 -- finding keeps its id on every run.
 with
 
-findings as (
+findings as not materialized (
 
     select * from {{ ref('fct_finding') }}
 

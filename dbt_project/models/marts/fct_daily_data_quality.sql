@@ -6,7 +6,7 @@
 -- with "time window:" (shrinkwatch.quality.TIMELINESS_PREFIX), else consistency.
 with
 
-results as (
+results as not materialized (
 
     select * from {{ ref('stg_ops__dq_results') }}
 

@@ -27,13 +27,13 @@ movements as not materialized (
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
 ),
 
-batches as (
+batches as not materialized (
 
     select * from {{ ref('stg_erp__batches') }}
 

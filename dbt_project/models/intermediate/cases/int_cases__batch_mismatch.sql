@@ -25,7 +25,7 @@ movements as not materialized (
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
@@ -112,9 +112,16 @@ compared as (
         array_agg(distinct other_records.batch order by other_records.batch) filter (
             where not other_records.batch = any(erp_documents.erp_batches)
         ) as claimed_batches,
-        coalesce(sum(other_records.quantity_base) filter (
-            where not other_records.batch = any(erp_documents.erp_batches)
-        ), 0) as claimed_quantity,
+        -- the quantity one system booked against a foreign batch (WMS and MES
+        -- may both record the same goods: the larger, not their sum)
+        greatest(
+            coalesce(sum(other_records.quantity_base) filter (
+                where not other_records.batch = any(erp_documents.erp_batches) and other_records.source_system = 'wms'
+            ), 0),
+            coalesce(sum(other_records.quantity_base) filter (
+                where not other_records.batch = any(erp_documents.erp_batches) and other_records.source_system = 'mes'
+            ), 0)
+        ) as claimed_quantity,
         bool_and(other_records.is_unit_resolved) as is_unit_resolved,
         least(min(erp_documents.first_at), min(other_records.occurred_at)) as window_start,
         greatest(max(erp_documents.last_at), max(other_records.occurred_at)) as window_end,

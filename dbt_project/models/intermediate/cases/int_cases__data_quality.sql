@@ -10,19 +10,19 @@
 -- werks is the plant of the distorted movements when they are all of one.
 with
 
-defects as (
+defects as not materialized (
 
     select * from {{ ref('int_data_quality_defects') }}
 
 ),
 
-distorted_movements as (
+distorted_movements as not materialized (
 
     select * from {{ ref('int_data_quality_distorted_movements') }}
 
 ),
 
-movements as (
+movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
 

@@ -14,7 +14,7 @@
 --             far, and tolerance_k standard errors, above the norm's median.
 with
 
-exceptions as (
+exceptions as not materialized (
 
     select * from {{ ref('int_flows__order_exceptions') }}
 
@@ -161,7 +161,7 @@ shifted_groups as (
         material_groups.short_orders
     from material_groups
     inner join plant_norms
-        on material_groups.werks is not distinct from plant_norms.werks
+        on {{ null_safe_equal('material_groups.werks', 'plant_norms.werks') }}
     where material_groups.order_count >= {{ var('shortfall_min_orders') }}
         and material_groups.short_order_count * 2 > material_groups.order_count
         and material_groups.group_median >= {{ var('shortfall_min_shift_pct') }} / 100.0
@@ -174,7 +174,8 @@ shortfall_findings as (
     select
         {{ case_key(['werks', "coalesce(line, '*')", 'material', "'shortfall'"]) }} as natural_key,
         werks,
-        coalesce(line, werks) as location,
+        -- a line's shortfall is at the line; a material's on every line has no one place
+        line as location,
         material,
         null::text as batch,
         null::text as user_id,

@@ -97,7 +97,7 @@ came_back as (
     from sent
     left join counterparts
         on sent.material = counterparts.material
-        and counterparts.partner_id is not distinct from sent.partner_id
+        and {{ null_safe_equal('counterparts.partner_id', 'sent.partner_id') }}
         and counterparts.reference_key in (sent.purchase_order_key, sent.delivery_key)
     group by sent.werks, sent.partner_id, sent.material, sent.order_key
 
@@ -122,10 +122,10 @@ compared as (
         as_of.as_of_at
     from sent
     inner join came_back
-        on sent.werks is not distinct from came_back.werks
-        and sent.partner_id is not distinct from came_back.partner_id
+        on {{ null_safe_equal('sent.werks', 'came_back.werks') }}
+        and {{ null_safe_equal('sent.partner_id', 'came_back.partner_id') }}
         and sent.material = came_back.material
-        and sent.order_key is not distinct from came_back.order_key
+        and {{ null_safe_equal('sent.order_key', 'came_back.order_key') }}
     cross join as_of
 
 ),
@@ -155,8 +155,8 @@ classified as (
         end as rule_id
     from compared
     left join turnarounds
-        on compared.werks is not distinct from turnarounds.werks
-        and compared.partner_id is not distinct from turnarounds.partner_id
+        on {{ null_safe_equal('compared.werks', 'turnarounds.werks') }}
+        and {{ null_safe_equal('compared.partner_id', 'turnarounds.partner_id') }}
 
 ),
 

@@ -15,8 +15,8 @@
 --             disposed one.
 -- S01 and S03 are judged once scrap_match_window_hours have passed since
 -- the 551 was entered, S02 once the plant's disposal lag has; differences
--- within scrap_quantity_tolerance_pct plus the material's recording step
--- (int_quantity_resolutions) are rounding. Reversed 551s (and their
+-- within scrap_quantity_tolerance_pct plus the step MES records the
+-- material with (int_quantity_resolutions) are rounding. Reversed 551s (and their
 -- reversals) move nothing and are skipped; scrap of materials with an
 -- unresolved unit or misstated by a data-quality defect is left to
 -- data_quality.
@@ -28,7 +28,7 @@ movements as not materialized (
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
@@ -48,11 +48,13 @@ resolutions as (
 
 steps as (
 
-    -- the coarsest step the WMS or MES records a material with: two records
-    -- that differ by less differ by rounding
-    select material, max(step_base) as step_base
+    -- the coarsest step each system records a material with: two records
+    -- that differ by less than the step of the one compared differ by rounding
+    select
+        material,
+        max(step_base) filter (where source_system = 'mes') as mes_step,
+        max(step_base) filter (where source_system = 'wms') as wms_step
     from resolutions
-    where source_system in ('wms', 'mes')
     group by material
 
 ),
@@ -186,8 +188,8 @@ mes_for_orderless as (
     from erp_scrap
     inner join mes_scrap
         on erp_scrap.material = mes_scrap.material
-        and erp_scrap.batch is not distinct from mes_scrap.batch
-        and mes_scrap.werks is not distinct from erp_scrap.werks
+        and {{ null_safe_equal('erp_scrap.batch', 'mes_scrap.batch') }}
+        and {{ null_safe_equal('mes_scrap.werks', 'erp_scrap.werks') }}
         and mes_scrap.occurred_at between erp_scrap.first_posted_at
         - interval '{{ var("scrap_match_window_hours") }} hours'
         and erp_scrap.last_entered_at + interval '{{ var("scrap_match_window_hours") }} hours'
@@ -215,7 +217,7 @@ compared as (
         - coalesce(by_order.recorded_quantity, orderless.recorded_quantity, 0) as unrecorded_quantity,
         plant_disposal_lags.lag_days,
         erp_scrap.posted_quantity * {{ var('scrap_quantity_tolerance_pct') }} / 100.0
-        + coalesce(steps.step_base, 0) as quantity_tolerance,
+        + coalesce(steps.mes_step, 0) as quantity_tolerance,
         erp_scrap.last_entered_at
         < as_of.as_of_at - make_interval(secs => coalesce(plant_disposal_lags.lag_days, 0) * 86400)
             as is_disposal_due,
@@ -228,10 +230,10 @@ compared as (
         and erp_scrap.material = by_order.material
     left join mes_for_orderless as orderless
         on erp_scrap.order_no is null
-        and erp_scrap.werks is not distinct from orderless.werks
+        and {{ null_safe_equal('erp_scrap.werks', 'orderless.werks') }}
         and erp_scrap.material = orderless.material
     left join plant_disposal_lags
-        on erp_scrap.werks is not distinct from plant_disposal_lags.werks
+        on {{ null_safe_equal('erp_scrap.werks', 'plant_disposal_lags.werks') }}
     left join steps
         on erp_scrap.material = steps.material
 

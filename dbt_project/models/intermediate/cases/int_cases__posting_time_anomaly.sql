@@ -29,7 +29,7 @@ movements as not materialized (
 
 ),
 
-calendar as (
+calendar as not materialized (
 
     select * from {{ ref('int_plant_calendar') }}
 
@@ -204,7 +204,7 @@ rule_hits as (
         ], null) as rules
     from dated
     left join posting_lags
-        on dated.werks is not distinct from posting_lags.werks
+        on {{ null_safe_equal('dated.werks', 'posting_lags.werks') }}
         and dated.movement_type = posting_lags.movement_type
 
 ),

@@ -19,19 +19,19 @@ users as (
 
 ),
 
-releases as (
+releases as not materialized (
 
     select * from {{ ref('stg_erp__releases') }}
 
 ),
 
-phys_inv as (
+phys_inv as not materialized (
 
     select * from {{ ref('stg_erp__phys_inv_items') }}
 
 ),
 
-cycle_counts as (
+cycle_counts as not materialized (
 
     select * from {{ ref('stg_wms__cycle_counts') }}
 
@@ -43,26 +43,26 @@ movements as not materialized (
 
 ),
 
-counts as (
+counts as not materialized (
 
     select * from {{ ref('int_reconciliation__stock') }}
     where rule_id = 'RECON-STOCK-002'
 
 ),
 
-bins as (
+bins as not materialized (
 
     select * from {{ ref('int_bins_located') }}
 
 ),
 
-items as (
+items as not materialized (
 
     select * from {{ ref('int_items_mapped') }}
 
 ),
 
-materials as (
+materials as not materialized (
 
     select * from {{ ref('int_materials') }}
 
@@ -76,8 +76,11 @@ erp_users as (
 
 documents as (
 
+    -- one row per ERP document (number and year): a release or a count names
+    -- its document by number alone, so the year nearest to it is taken below
     select
         split_part(source_key, '/', 1) as material_doc_number,
+        split_part(source_key, '/', 2) as material_doc_year,
         min(werks) as werks,
         min(location) as location,
         min(recorded_at) as entered_at,
@@ -85,7 +88,34 @@ documents as (
         min(source_key) as source_key
     from movements
     where source_system = 'erp'
-    group by split_part(source_key, '/', 1)
+    group by split_part(source_key, '/', 1), split_part(source_key, '/', 2)
+
+),
+
+release_documents as (
+
+    select distinct on (releases.release_id)
+        releases.release_id,
+        documents.*
+    from releases
+    inner join documents
+        on releases.material_doc_number = documents.material_doc_number
+    order by releases.release_id,
+        abs(extract(epoch from documents.entered_at - coalesce(releases.approved_at, releases.requested_at)))
+
+),
+
+count_documents as (
+
+    select distinct on (phys_inv.phys_inv_doc_number, phys_inv.phys_inv_doc_line)
+        phys_inv.phys_inv_doc_number,
+        phys_inv.phys_inv_doc_line,
+        documents.*
+    from phys_inv
+    inner join documents
+        on phys_inv.difference_material_doc_number = documents.material_doc_number
+    order by phys_inv.phys_inv_doc_number, phys_inv.phys_inv_doc_line,
+        abs(extract(epoch from documents.entered_at - (phys_inv.counted_on::timestamp at time zone '{{ tz }}')))
 
 ),
 
@@ -124,8 +154,8 @@ release_findings as (
     from releases
     inner join materials
         on releases.material_number = materials.material_number
-    left join documents
-        on releases.material_doc_number = documents.material_doc_number
+    left join release_documents as documents
+        on releases.release_id = documents.release_id
     left join erp_users as requesters
         on releases.requested_by_user_id = requesters.user_id
     where materials.is_critical
@@ -164,8 +194,9 @@ phys_inv_findings as (
             'counted_quantity', phys_inv.counted_quantity
         ) as evidence
     from phys_inv
-    left join documents
-        on phys_inv.difference_material_doc_number = documents.material_doc_number
+    left join count_documents as documents
+        on phys_inv.phys_inv_doc_number = documents.phys_inv_doc_number
+        and phys_inv.phys_inv_doc_line = documents.phys_inv_doc_line
     where phys_inv.difference_material_doc_number is not null
         and (
             phys_inv.counted_by_user_id = phys_inv.posted_by_user_id
@@ -233,8 +264,9 @@ count_findings as (
 
 ),
 
-adjustments as (
+adjustments as materialized (
 
+    -- a handful of rows: computed once, not rescanned per count
     select * from movements
     where source_system = 'wms' and movement_type = 'COUNT_ADJUST'
 

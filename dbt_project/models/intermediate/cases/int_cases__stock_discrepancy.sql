@@ -19,7 +19,7 @@
 -- adjustment posted on both sides raise nothing. One case per record.
 with
 
-reconciliation as (
+reconciliation as not materialized (
 
     select * from {{ ref('int_reconciliation__stock') }}
 
@@ -37,7 +37,7 @@ materials as (
 
 ),
 
-adjustments as (
+adjustments as materialized (
 
     select * from movements
     where source_system = 'wms' and movement_type = 'COUNT_ADJUST'

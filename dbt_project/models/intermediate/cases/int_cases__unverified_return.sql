@@ -10,9 +10,9 @@
 --             spelling), else a RETURN_RECEIPT of the material and batch into
 --             the plant near it in time.
 -- A return is judged once return_receipt_grace_hours have passed since its
--- entry; differences up to return_quantity_tolerance_pct plus the recording
--- step of the material (int_quantity_resolutions: MES and WMS record fewer
--- decimals than the ERP) are rounding. Reversals (262 or 651
+-- entry; differences up to return_quantity_tolerance_pct plus the step the
+-- compared system records the material with (int_quantity_resolutions: MES
+-- and WMS record fewer decimals than the ERP) are rounding. Reversals (262 or 651
 -- carrying smbln) and reversed lines move nothing physically and are
 -- skipped; movements with an unresolved unit or misstated by a data-quality
 -- defect are left to data_quality.
@@ -24,7 +24,7 @@ movements as not materialized (
 
 ),
 
-balances as (
+balances as not materialized (
 
     select * from {{ ref('int_flows__order_balances') }}
 
@@ -44,11 +44,13 @@ resolutions as (
 
 steps as (
 
-    -- the coarsest step the WMS or MES records a material with: two records
-    -- that differ by less differ by rounding
-    select material, max(step_base) as step_base
+    -- the coarsest step each system records a material with: two records
+    -- that differ by less than the step of the one compared differ by rounding
+    select
+        material,
+        max(step_base) filter (where source_system = 'mes') as mes_step,
+        max(step_base) filter (where source_system = 'wms') as wms_step
     from resolutions
-    where source_system in ('wms', 'mes')
     group by material
 
 ),
@@ -120,6 +122,11 @@ order_findings as (
             'wms_returned', coalesce(balances.wms_returned_quantity, 0)
         ) as evidence,
         order_returns.is_unit_resolved and not coalesce(balances.is_distorted, false) as is_unit_resolved,
+        -- the system whose record the return is compared with
+        case
+            when coalesce(balances.mes_returned_quantity, 0) >= coalesce(balances.wms_returned_quantity, 0) then 'mes'
+            else 'wms'
+        end as physical_system,
         order_returns.posted_quantity,
         order_returns.last_entered_at
     from order_returns
@@ -174,7 +181,7 @@ customer_receipts as (
                 wms_receipts.movement_type = 'RETURN_RECEIPT'
                 and wms_receipts.reference_key is null
                 and customer_returns.werks = wms_receipts.werks
-                and customer_returns.batch is not distinct from wms_receipts.batch
+                and {{ null_safe_equal('customer_returns.batch', 'wms_receipts.batch') }}
                 and abs(extract(epoch from wms_receipts.occurred_at - customer_returns.occurred_at))
                 <= {{ var('return_receipt_grace_hours') }} * 3600
             )
@@ -210,6 +217,7 @@ customer_findings as (
             'wms_received', customer_receipts.wms_quantity
         ) as evidence,
         customer_returns.is_unit_resolved,
+        'wms' as physical_system,
         customer_returns.quantity_base as posted_quantity,
         customer_returns.recorded_at as last_entered_at
     from customer_returns
@@ -238,7 +246,8 @@ findings as (
         on unioned.material = steps.material
     where unioned.is_unit_resolved
         and unioned.qty_at_risk
-        > unioned.posted_quantity * {{ var('return_quantity_tolerance_pct') }} / 100.0 + coalesce(steps.step_base, 0)
+        > unioned.posted_quantity * {{ var('return_quantity_tolerance_pct') }} / 100.0
+        + coalesce(case unioned.physical_system when 'mes' then steps.mes_step else steps.wms_step end, 0)
         and unioned.last_entered_at < as_of.as_of_at - interval '{{ var("return_receipt_grace_hours") }} hours'
 
 ),

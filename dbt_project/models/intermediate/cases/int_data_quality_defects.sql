@@ -26,8 +26,8 @@
 --   DQ-005 GTIN: a WMS item's GTIN differs from its ERP material's (a GTIN
 --          several materials claim resolves to none: int_gtins_mapped, and
 --          its movements show as unattached in fct_unattached_movements);
---   DQ-006 unplaceable: movements of a WMS item, MES barcode GTIN or unit
---          that no master data resolves to a material or to the base unit.
+--   DQ-006 unit: movements of a material recorded in a unit with no way to
+--          its base unit (no seed conversion, no WMS pack).
 -- A factor counts when at least controls_defect_min_evidence comparisons
 -- show it and four in five of them agree on it.
 {% set tolerance = var('dq_ratio_tolerance_pct') / 100.0 %}
@@ -41,19 +41,19 @@ movements as not materialized (
 
 ),
 
-items as (
+items as not materialized (
 
     select * from {{ ref('int_items_mapped') }}
 
 ),
 
-materials as (
+materials as not materialized (
 
     select * from {{ ref('int_materials') }}
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
@@ -121,7 +121,7 @@ item_ratios as (
 ---------- ERP book in one ratio across its stock positions (the same pack
 ---------- error, seen where few tasks name a document)
 
-positions as (
+positions as not materialized (
 
     select * from {{ ref('int_stock_positions') }}
     where book_quantity > 0
@@ -268,40 +268,23 @@ item_masters as (
 
 unplaceable as (
 
-    -- a WMS item no ERP material or GTIN resolves; a unit with no way to
-    -- the material's base unit
+    -- a unit with no way to the material's base unit (a WMS item or MES
+    -- barcode that names no ERP material raises no case: it has no
+    -- material; fct_unattached_movements counts its movements)
     select
-        source_system,
-        sku as defect_key,
-        'unresolved_material' as defect,
-        null::text as material,
+        unit_as_recorded as defect_key,
+        'unresolved_unit' as defect,
+        material,
         min(werks) as werks,
         min(occurred_at) as first_at,
         max(occurred_at) as last_at,
         count(*) as movement_count,
-        jsonb_build_object('sku', sku, 'material_as_mapped', min(material)) as details
-    from movements
-    where source_system = 'wms'
-        and sku is not null
-        and not is_material_resolved
-    group by source_system, sku
-    having count(*) >= {{ min_evidence }}
-    union all
-    select
-        source_system,
-        unit_as_recorded,
-        'unresolved_unit',
-        material,
-        min(werks),
-        min(occurred_at),
-        max(occurred_at),
-        count(*),
-        jsonb_build_object('unit', unit_as_recorded, 'skus', jsonb_agg(distinct sku))
+        jsonb_build_object('unit', unit_as_recorded, 'skus', jsonb_agg(distinct sku)) as details
     from movements
     where source_system in ('wms', 'mes')
         and is_material_resolved
         and not is_unit_resolved
-    group by source_system, material, unit_as_recorded
+    group by material, unit_as_recorded
     having count(*) >= {{ min_evidence }}
 
 ),
@@ -394,8 +377,8 @@ defects as (
     union all
     select
         'DQ-006', defect, material, werks, null,
-        case when defect = 'unresolved_material' then defect_key end, null,
-        case when defect = 'unresolved_unit' then defect_key end,
+        null, null,
+        defect_key,
         {{ plant_local_date('first_at') }}, {{ plant_local_date('last_at') }},
         null, movement_count, details
     from unplaceable

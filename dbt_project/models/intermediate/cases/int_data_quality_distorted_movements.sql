@@ -6,11 +6,11 @@
 --   mes_unit_label: the MES movements of the material on the defect's line
 --                   in the defect's unit, from the defect's first evidence;
 --   erp_base_unit:  every movement of the material in every system;
---   unresolved_material / unresolved_unit: the movements no master data
---                   resolves (they carry no material or no base quantity).
+--   unresolved_unit: the movements of the material in the unit no
+--                   conversion resolves (they carry no base quantity).
 with
 
-defects as (
+defects as not materialized (
 
     select * from {{ ref('int_data_quality_defects') }}
 
@@ -22,7 +22,7 @@ movements as not materialized (
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 
@@ -47,12 +47,12 @@ line_distorted as (
     inner join movements
         on movements.source_system = 'mes'
         and defects.material = movements.material
-        and movements.unit_as_recorded is not distinct from defects.unit
+        and {{ null_safe_equal('movements.unit_as_recorded', 'defects.unit') }}
         and movements.occurred_at >= defects.valid_from
     left join work_orders
         on movements.order_no = work_orders.order_no
     where defects.defect = 'mes_unit_label'
-        and coalesce(work_orders.line_code, movements.location) is not distinct from defects.line_code
+        and {{ null_safe_equal('coalesce(work_orders.line_code, movements.location)', 'defects.line_code') }}
 
 ),
 
@@ -72,20 +72,10 @@ unresolved as (
     from defects
     inner join movements
         on movements.source_system in ('wms', 'mes')
-        and (
-            (
-                defects.defect = 'unresolved_material'
-                and not movements.is_material_resolved
-                and movements.sku = defects.wms_skus
-            )
-            or (
-                defects.defect = 'unresolved_unit'
-                and movements.is_material_resolved
-                and not movements.is_unit_resolved
-                and movements.material = defects.material
-                and movements.unit_as_recorded = defects.unit
-            )
-        )
+        and movements.is_material_resolved
+        and not movements.is_unit_resolved
+        and movements.material = defects.material
+        and movements.unit_as_recorded = defects.unit
     where defects.rule_id = 'DQ-006'
 
 ),

@@ -111,6 +111,8 @@ physical as (
         on movements.movement_id = distorted.movement_id
     where movements.source_system in ('wms', 'mes')
         and movements.movement_type not in ('consumptions', 'COUNT_ADJUST')
+        -- a SHIP from the dock after its PICK is the same goods again
+        and movements.direction <> 'none'
         and movements.material is not null
         and movements.quantity_base > 0
 
@@ -142,7 +144,7 @@ counterparts_by_system as (
         and (
             physical.is_distorted
             or abs(physical.quantity_base - clusters.quantity_base)
-            <= coalesce(steps.step_base, 0) + clusters.quantity_base * 0.01
+            < coalesce(steps.step_base, 0) + 1e-9 + clusters.quantity_base * 0.01
         )
         and physical.occurred_at between clusters.first_at - interval '{{ window_hours }} hours'
         and clusters.last_at + interval '{{ window_hours }} hours'

@@ -30,7 +30,7 @@ distorted as (
 
 ),
 
-duplicate_lines as (
+duplicate_lines as not materialized (
 
     select * from {{ ref('int_flows__duplicate_lines') }}
 
@@ -58,7 +58,7 @@ booked_movements as (
 
 ),
 
-work_orders as (
+work_orders as not materialized (
 
     select * from {{ ref('int_work_orders_mapped') }}
 

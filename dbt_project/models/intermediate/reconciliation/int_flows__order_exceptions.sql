@@ -27,7 +27,7 @@
 {% set min_count = var('tolerance_min_count') %}
 with
 
-balances as (
+balances as not materialized (
 
     select * from {{ ref('int_flows__order_balances') }}
 
@@ -107,9 +107,9 @@ judged as (
     left join steps
         on closed_orders.material = steps.material
     left join return_lags
-        on closed_orders.werks is not distinct from return_lags.werks
+        on {{ null_safe_equal('closed_orders.werks', 'return_lags.werks') }}
     left join balance_tolerances
-        on closed_orders.werks is not distinct from balance_tolerances.werks
+        on {{ null_safe_equal('closed_orders.werks', 'balance_tolerances.werks') }}
         and closed_orders.material = balance_tolerances.material
 
 ),

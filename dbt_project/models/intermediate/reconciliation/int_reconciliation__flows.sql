@@ -7,7 +7,7 @@
 -- the other system's the actual.
 with
 
-fct_movements as (
+fct_movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
 

@@ -15,8 +15,8 @@
 --                   stock_adjustment_match_hours (working hours: the plant's
 --                   shutdown days between do not count), nearest in time,
 --                   one to one.
--- Two quantities match when they differ by no more than the coarser
--- recording step of the two systems (int_quantity_resolutions: a WMS that
+-- Two quantities match when they differ by less than the coarser recording
+-- step of the two systems (int_quantity_resolutions: a WMS that
 -- keeps 0.001 of a 1 000-piece case cannot tell 1 piece from 1.008) plus
 -- stock_tolerance_pct of the larger one.
 -- details.data_quality_defect_id names a defect (int_data_quality_defects)
@@ -25,7 +25,7 @@
 {% set match_hours = var('stock_adjustment_match_hours') %}
 with
 
-positions as (
+positions as not materialized (
 
     select * from {{ ref('int_stock_positions') }}
 
@@ -37,31 +37,31 @@ defects as (
 
 ),
 
-cycle_counts as (
+cycle_counts as not materialized (
 
     select * from {{ ref('stg_wms__cycle_counts') }}
 
 ),
 
-items as (
+items as not materialized (
 
     select * from {{ ref('int_items_mapped') }}
 
 ),
 
-conversions as (
+conversions as not materialized (
 
     select * from {{ ref('int_unit_conversions_resolved') }}
 
 ),
 
-bins as (
+bins as not materialized (
 
     select * from {{ ref('int_bins_located') }}
 
 ),
 
-phys_inv as (
+phys_inv as not materialized (
 
     select * from {{ ref('stg_erp__phys_inv_items') }}
 
@@ -81,17 +81,20 @@ resolutions as (
 
 distorted as (
 
-    select * from {{ ref('int_data_quality_distorted_movements') }}
+    -- one defect per movement (a movement two defects distort names the first)
+    select movement_id, min(defect_id) as defect_id
+    from {{ ref('int_data_quality_distorted_movements') }}
+    group by movement_id
 
 ),
 
-materials as (
+materials as not materialized (
 
     select * from {{ ref('int_materials') }}
 
 ),
 
-calendar as (
+calendar as not materialized (
 
     select * from {{ ref('int_plant_calendar') }}
 
@@ -136,7 +139,7 @@ book_vs_physical as (
         'erp' as source_system,
         case
             when abs(positions.difference_quantity)
-                <= coalesce(wms_steps.step_base, 0)
+                < coalesce(wms_steps.step_base, 0) + 1e-9
                 + {{ tolerance_pct }} / 100.0 * greatest(abs(positions.book_quantity), abs(positions.physical_quantity))
                 then 'matched'
             when positions.physical_quantity = 0 then 'missing_in_wms'
@@ -235,7 +238,7 @@ count_rows as (
         'wms' as source_system,
         case
             when abs(counts_converted.counted_quantity - counts_converted.system_quantity)
-                <= greatest(coalesce(wms_steps.step_base, 0), coalesce(counts_converted.count_step, 0))
+                < greatest(coalesce(wms_steps.step_base, 0), coalesce(counts_converted.count_step, 0)) + 1e-9
                 + {{ tolerance_pct }} / 100.0 * greatest(
                     abs(counts_converted.system_quantity), abs(counts_converted.counted_quantity)
                 )
@@ -302,14 +305,14 @@ phys_inv_rows as (
 
 ---------- RECON-STOCK-004: WMS count adjustments against ERP 701/702
 
-wms_adjustments as (
+wms_adjustments as materialized (
 
     select * from movements
     where source_system = 'wms' and movement_type = 'COUNT_ADJUST'
 
 ),
 
-erp_adjustments as (
+erp_adjustments as materialized (
 
     select * from movements
     where source_system = 'erp'
@@ -398,7 +401,7 @@ adjustment_rows as (
             when erp.movement_id is null then 'missing_in_erp'
             when wms.movement_id is null then 'missing_in_wms'
             when abs(wms.quantity_base - erp.quantity_base)
-                <= coalesce(wms_steps.step_base, 0)
+                < coalesce(wms_steps.step_base, 0) + 1e-9
                 + {{ tolerance_pct }} / 100.0 * greatest(abs(erp.quantity_base), abs(wms.quantity_base))
                 then 'matched'
             else 'quantity_differs'
