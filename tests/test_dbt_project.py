@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +15,7 @@ import pytest
 import yaml
 from psycopg import sql
 
+from helpers import run_dbt
 from shrinkwatch import contracts
 from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.postgres import PgTarget
@@ -387,40 +384,6 @@ def _load_raw(target: PgTarget) -> None:
         )
 
 
-def _dbt(
-    target: PgTarget, tmp_path: Path, *args: str, profiles_dir: Path = DBT_PROJECT
-) -> subprocess.CompletedProcess:
-    dbt = shutil.which("dbt", path=str(Path(sys.executable).parent)) or shutil.which("dbt")
-    assert dbt, "dbt executable not found next to the interpreter"
-    env = {
-        **os.environ,
-        "SHRINKWATCH_PG_HOST": target.host,
-        "SHRINKWATCH_PG_PORT": str(target.port),
-        "SHRINKWATCH_PG_USER": target.user,
-        "SHRINKWATCH_PG_PASSWORD": target.password,
-        "SHRINKWATCH_PG_DATABASE": target.dbname,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    return subprocess.run(
-        [
-            dbt,
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT),
-            "--profiles-dir",
-            str(profiles_dir),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 MART_ROWS = """
     select activity_date, source_table, site_code, row_count, material_count
     from marts.fct_daily_source_activity
@@ -430,7 +393,7 @@ MART_ROWS = """
 def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, tmp_path: Path):
     _load_raw(warehouse)
 
-    result = _dbt(warehouse, tmp_path, "build")
+    result = run_dbt(warehouse, tmp_path, "build")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
     run = json.loads((tmp_path / "target" / "run_results.json").read_text())
@@ -535,7 +498,7 @@ def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, 
     (elsewhere / "profiles.yml").write_text(profile.replace("schema: staging", "schema: elsewhere"))
     with psycopg.connect(warehouse.conninfo()) as conn:
         before = conn.execute("select 'marts.fct_daily_source_activity'::regclass::oid").fetchone()
-    rerun = _dbt(
+    rerun = run_dbt(
         warehouse, tmp_path, "run", "-s", "fct_daily_source_activity", profiles_dir=elsewhere
     )
     assert rerun.returncode == 0, rerun.stdout[-4000:]
@@ -691,7 +654,7 @@ MOVEMENT_COLUMNS = (
 def test_dbt_build_unifies_the_three_dialects(warehouse: PgTarget, tmp_path: Path):
     _load_canonical_raw(warehouse)
 
-    result = _dbt(warehouse, tmp_path, "build")
+    result = run_dbt(warehouse, tmp_path, "build")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     run = json.loads((tmp_path / "target" / "run_results.json").read_text())
     statuses = {r["unique_id"]: r["status"] for r in run["results"]}

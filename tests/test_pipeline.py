@@ -249,6 +249,11 @@ def test_marts_are_queryable_and_the_report_is_written(pipeline_runs):
     report = json.loads((pipeline_runs["settings"].home / "reports" / "run_summary.json").read_text())
     assert report["unconserved_loads"] == 0
     assert report["relations"]["marts"]["fct_daily_source_activity"] > 0
+    # cases per type and the unification holes, as the mart has them
+    cases = _query(pipeline_runs["warehouse"], "select count(*) from marts.fct_case")[0][0]
+    assert sum(row["cases"] for row in report["cases_by_type"]) == cases
+    holes = _query(pipeline_runs["warehouse"], "select count(*) from marts.fct_unattached_movements")[0][0]
+    assert len(report["unattached_movements"]) == holes
 
 
 def test_great_expectations_validated_staging_and_built_data_docs(pipeline_runs):

@@ -15,10 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from helpers import run_dbt
 from shrinkwatch import quality
 from shrinkwatch.postgres import PgTarget, drop_database, ensure_database
 from shrinkwatch.runtime import EXPECTATIONS_DIR
-from test_dbt_project import M1, _dbt, _load_raw
+from test_dbt_project import M1, _load_raw
 
 CONTRACT_STAGING_MODELS = 15
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,7 +75,7 @@ def staged(pg_server: PgTarget, dbt_dir: Path) -> PgTarget:
     target = pg_server.with_db(f"q_{uuid.uuid4().hex[:10]}")
     ensure_database(pg_server, target.dbname)
     _load_raw(target)
-    built = _dbt(target, dbt_dir, "build", "--select", "path:models/staging")
+    built = run_dbt(target, dbt_dir, "build", "--select", "path:models/staging")
     assert built.returncode == 0, built.stdout[-4000:]
     yield target
     drop_database(pg_server, target.dbname)
@@ -237,7 +238,7 @@ def test_an_open_critical_quarantined_row_blocks_until_it_is_released(staged, gx
 
 
 def test_daily_data_quality_mart_reads_the_recorded_results(staged, dbt_dir):
-    built = _dbt(staged, dbt_dir, "build", "--select", "fct_daily_data_quality")
+    built = run_dbt(staged, dbt_dir, "build", "--select", "fct_daily_data_quality")
     assert built.returncode == 0, built.stdout[-4000:]
     with psycopg.connect(staged.conninfo()) as conn:
         rows = conn.execute(
