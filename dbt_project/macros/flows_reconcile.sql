@@ -8,7 +8,10 @@
       missing_in_<system>  one side has nothing for the key;
       batch_differs        the other system names a batch the ERP did not;
       quantity_differs     quantities differ by more than the tolerance
-                           (var flows_quantity_tolerance_pct, % of the ERP side);
+                           (var flows_quantity_tolerance_pct, % of the ERP side)
+                           plus the step the other system records the
+                           material with (CTE `recording_steps`: source_system,
+                           material, step_base);
       late                 first records further apart than the time tolerance
                            (var flows_time_tolerance_hours);
       matched              otherwise.
@@ -27,7 +30,8 @@
             when not (other_side.batches <@ erp_side.batches) then 'batch_differs'
             {% if compare_quantity %}
             when abs(erp_side.quantity - other_side.quantity)
-                > abs(erp_side.quantity) * {{ var('flows_quantity_tolerance_pct') }} / 100.0 + 0.0005
+                >= abs(erp_side.quantity) * {{ var('flows_quantity_tolerance_pct') }} / 100.0
+                    + coalesce(other_steps.step_base, 0.001) + 1e-9
                 then 'quantity_differs'
             {% endif %}
             when abs(extract(epoch from erp_side.first_at - other_side.first_at))
@@ -61,6 +65,9 @@
         on erp_side.werks = other_side.werks
         and erp_side.material = other_side.material
         and erp_side.match_key = other_side.match_key
+    left join recording_steps as other_steps
+        on other_steps.source_system = '{{ other_system }}'
+        and other_steps.material = coalesce(erp_side.material, other_side.material)
 {% endmacro %}
 
 {% macro _flows_reconcile_side(where, key_expr) %}

@@ -1,10 +1,13 @@
 -- Three-way movement matching (FLOWS): one row per rule × compared record
 -- (a werks × material × match key: the order, the batch or the reference
 -- document), labelled like a reconciliation — matched, quantity_differs,
--- batch_differs, late, missing_in_<system>. Tolerances: vars
--- flows_quantity_tolerance_pct and flows_time_tolerance_hours; each rule is
--- documented in seeds/detection_rules.csv. The ERP side is the expectation,
--- the other system's the actual.
+-- batch_differs, late, missing_in_<system>. Quantities differ when they are
+-- further apart than flows_quantity_tolerance_pct plus the step the other
+-- system records the material with (int_quantity_resolutions: a WMS that
+-- keeps 0.1 M of a 262 posted to the millimetre is rounding); times differ
+-- beyond flows_time_tolerance_hours. Reversal pairs move nothing and are left
+-- out. Each rule is documented in seeds/detection_rules.csv. The ERP side is
+-- the expectation, the other system's the actual.
 with
 
 fct_movements as not materialized (
@@ -13,21 +16,47 @@ fct_movements as not materialized (
 
 ),
 
-subcontract_orders as (
+resolutions as (
 
-    -- purchase orders sent to a subcontractor (541), digits only, with their plant
-    select
-        regexp_replace(reference_doc, '\D', '', 'g') as po_digits,
-        min(werks) as werks
-    from fct_movements
-    where source_system = 'erp' and movement_type = '541' and reference_doc is not null
-    group by 1
+    select * from {{ ref('int_quantity_resolutions') }}
+
+),
+
+recording_steps as (
+
+    -- the coarsest step each system records a material with, in base units
+    select source_system, material, max(step_base) as step_base
+    from resolutions
+    group by source_system, material
+
+),
+
+subcontract_keys as (
+
+    -- every key a subcontracting order is known by (its purchase order, its
+    -- delivery, its reference as written), each mapped to one order key: the
+    -- MES and the receipt may name the purchase order where the 541 names
+    -- its delivery, or the other way round
+    select distinct on (known_key)
+        known_key,
+        subcontract_key,
+        werks
+    from (
+        select
+            unnest(array[purchase_order_key, delivery_key, reference_key]) as known_key,
+            coalesce(purchase_order_key, reference_key) as subcontract_key,
+            werks
+        from fct_movements
+        where source_system = 'erp' and movement_type = '541'
+    ) as keys
+    where known_key is not null and subcontract_key is not null
+    order by known_key, subcontract_key, werks
 
 ),
 
 movements as (
 
-    -- MES outsourcing events carry no plant: they take their PO's
+    -- MES outsourcing events carry no plant: they take their order's
     select
         fct_movements.movement_id,
         fct_movements.source_system,
@@ -35,7 +64,8 @@ movements as (
         fct_movements.source_key,
         fct_movements.movement_type,
         fct_movements.direction,
-        coalesce(fct_movements.werks, subcontract_orders.werks) as werks,
+        fct_movements.flow,
+        coalesce(fct_movements.werks, subcontract_keys.werks) as werks,
         coalesce(fct_movements.location, fct_movements.partner_id) as location,
         fct_movements.partner_id,
         fct_movements.material,
@@ -44,22 +74,25 @@ movements as (
         fct_movements.base_unit,
         fct_movements.order_no,
         fct_movements.reference_doc,
-        regexp_replace(fct_movements.reference_doc, '\D', '', 'g') as reference_digits,
-        subcontract_orders.po_digits is not null as is_subcontracting,
+        subcontract_keys.subcontract_key,
+        subcontract_keys.subcontract_key is not null as is_subcontracting,
         fct_movements.occurred_at
     from fct_movements
-    left join subcontract_orders
-        on regexp_replace(fct_movements.reference_doc, '\D', '', 'g') = subcontract_orders.po_digits
+    left join subcontract_keys
+        on subcontract_keys.known_key = coalesce(fct_movements.purchase_order_key, fct_movements.reference_key)
+    where not fct_movements.is_reversal
+        and not fct_movements.is_reversed
 
 ),
 
 compared as (
 
-    -- FLOW-001 goods receipt ↔ putaway, per batch
+    -- FLOW-001 goods receipt ↔ putaway, per batch (a putaway of what comes
+    -- back from the line is a return's record, FLOW-008)
     {{ flows_reconcile(
         'FLOW-001',
         "source_system = 'erp' and movement_type = '101' and not is_subcontracting",
-        'wms', "source_system = 'wms' and movement_type = 'PUTAWAY' and not is_subcontracting",
+        'wms', "source_system = 'wms' and movement_type = 'PUTAWAY' and flow = 'receipt' and not is_subcontracting",
         'batch',
     ) }}
     union all
@@ -112,11 +145,13 @@ compared as (
         'order_no',
     ) }}
     union all
-    -- FLOW-008 return from an order (262) ↔ WMS return receipt, per order
+    -- FLOW-008 return from an order (262) ↔ the WMS record of the return,
+    -- per order: whichever task takes the order's material back from the
+    -- line (a return receipt, a putaway or a move, as the plant does it)
     {{ flows_reconcile(
         'FLOW-008',
         "source_system = 'erp' and movement_type = '262'",
-        'wms', "source_system = 'wms' and movement_type = 'RETURN_RECEIPT' and order_no is not null",
+        'wms', "source_system = 'wms' and flow = 'return'",
         'order_no',
     ) }}
     union all
@@ -128,20 +163,20 @@ compared as (
         'order_no',
     ) }}
     union all
-    -- FLOW-010 transfer to a subcontractor (541) ↔ MES outsourcing OUT, per PO
+    -- FLOW-010 transfer to a subcontractor (541) ↔ MES outsourcing OUT, per order
     {{ flows_reconcile(
         'FLOW-010',
         "source_system = 'erp' and movement_type = '541'",
         'mes', "source_system = 'mes' and movement_type = 'outsourcing' and direction = 'out'",
-        'reference_digits',
+        'subcontract_key',
     ) }}
     union all
-    -- FLOW-011 receipt from a subcontractor (101 on the PO) ↔ MES outsourcing IN, per PO
+    -- FLOW-011 receipt from a subcontractor (101 on the order) ↔ MES outsourcing IN, per order
     {{ flows_reconcile(
         'FLOW-011',
         "source_system = 'erp' and movement_type = '101' and is_subcontracting",
         'mes', "source_system = 'mes' and movement_type = 'outsourcing' and direction = 'in'",
-        'reference_digits',
+        'subcontract_key',
     ) }}
 
 ),
