@@ -33,24 +33,24 @@ order_findings as (
         werks,
         line as location,
         material,
-        last_issue_batch as batch,
-        last_issue_user_id as user_id,
+        excess_issue_batch as batch,
+        excess_issue_user_id as user_id,
         order_no,
-        case when rule_id = 'FLOW-E04' then first_issued_at else last_issue_entered_at end as window_start,
+        case when rule_id = 'FLOW-E04' then first_issued_at else excess_issue_entered_at end as window_start,
         greatest(order_closed_at, last_movement_at) as window_end,
         case
             when rule_id = 'FLOW-E04' then unaccounted_quantity
-            else least(unaccounted_quantity, last_issue_quantity)
+            else least(unaccounted_quantity, excess_issue_quantity)
         end as qty_at_risk,
         jsonb_build_object(
             'rule', rule_id,
             'sources', sources,
             'issued', erp_issued_quantity,
             'issue_documents', erp_issue_count,
-            'last_issue', jsonb_build_object(
-                'movement_id', last_issue_movement_id, 'quantity', last_issue_quantity,
-                'batch', last_issue_batch, 'user_id', last_issue_user_id,
-                'entered_at', last_issue_entered_at
+            'excess_issue', jsonb_build_object(
+                'movement_id', excess_issue_movement_id, 'quantity', excess_issue_quantity,
+                'batch', excess_issue_batch, 'user_id', excess_issue_user_id,
+                'entered_at', excess_issue_entered_at
             ),
             'consumed', mes_consumed_quantity,
             'returned', returned_quantity,

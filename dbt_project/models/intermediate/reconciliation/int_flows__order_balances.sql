@@ -65,39 +65,30 @@ work_orders as not materialized (
 ),
 
 
-issue_documents as (
+issue_lines as (
 
     select
         order_no,
         material,
         split_part(source_key, '/', 1) || '/' || split_part(source_key, '/', 2) as document,
-        min(recorded_at) as entered_at,
-        min(occurred_at) as posted_at,
-        sum(quantity_base) as quantity,
-        min(batch) as batch,
-        min(user_id) as user_id,
-        min(movement_id) as movement_id
+        batch,
+        quantity_base,
+        recorded_at,
+        occurred_at,
+        user_id,
+        movement_id
     from booked_movements
     where source_system = 'erp' and movement_type = '261'
-    group by order_no, material, document
 
 ),
 
-issue_sequence as (
+unbatched_consumptions as (
 
-    select
-        issue_documents.*,
-        row_number() over (partition by order_no, material order by entered_at desc, document desc)
-            as newest_rank,
-        count(*) over (partition by order_no, material) as document_count
-    from issue_documents
-
-),
-
-last_issues as (
-
-    select * from issue_sequence
-    where newest_rank = 1
+    -- orders whose MES consumption names no batch: what each batch left
+    -- behind is not known there
+    select distinct order_no, material
+    from booked_movements
+    where source_system = 'mes' and movement_type = 'consumptions' and batch is null
 
 ),
 
@@ -106,9 +97,9 @@ per_batch as (
     -- what each issued batch left behind: the remnant is of the batch with
     -- the most left (the one last opened, whichever order the ERP lists them in)
     select
-        order_no,
-        material,
-        batch,
+        booked_movements.order_no,
+        booked_movements.material,
+        booked_movements.batch,
         coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '261'), 0)
         - coalesce(sum(quantity_base) filter (where source_system = 'mes' and movement_type = 'consumptions'), 0)
         - greatest(
@@ -117,8 +108,12 @@ per_batch as (
             coalesce(sum(quantity_base) filter (where source_system = 'wms' and line_flow = 'from_line'), 0)
         ) as left_quantity
     from booked_movements
-    where batch is not null
-    group by order_no, material, batch
+    left join unbatched_consumptions
+        on booked_movements.order_no = unbatched_consumptions.order_no
+        and booked_movements.material = unbatched_consumptions.material
+    where booked_movements.batch is not null
+        and unbatched_consumptions.order_no is null
+    group by booked_movements.order_no, booked_movements.material, booked_movements.batch
     having count(*) filter (where source_system = 'erp' and movement_type = '261') > 0
 
 ),
@@ -131,6 +126,56 @@ remnant_batches as (
         batch as remnant_batch
     from per_batch
     order by order_no, material, left_quantity desc, batch
+
+),
+
+issue_documents as (
+
+    -- one row per ERP issue document of the order's material; its batch is
+    -- the one of its lines that has the most left over
+    select
+        issue_lines.order_no,
+        issue_lines.material,
+        issue_lines.document,
+        min(issue_lines.recorded_at) as entered_at,
+        min(issue_lines.occurred_at) as posted_at,
+        sum(issue_lines.quantity_base) as quantity,
+        (array_agg(
+            issue_lines.batch
+            order by per_batch.left_quantity desc nulls last, issue_lines.quantity_base desc, issue_lines.batch
+        ) filter (where issue_lines.batch is not null))[1] as batch,
+        max(per_batch.left_quantity) as left_quantity,
+        min(issue_lines.user_id) as user_id,
+        min(issue_lines.movement_id) as movement_id
+    from issue_lines
+    left join per_batch
+        on issue_lines.order_no = per_batch.order_no
+        and issue_lines.material = per_batch.material
+        and issue_lines.batch = per_batch.batch
+    group by issue_lines.order_no, issue_lines.material, issue_lines.document
+
+),
+
+issue_sequence as (
+
+    -- the excess issue is the document whose batch has the most left over
+    -- (a top-up nothing was consumed from, whenever it was entered); where
+    -- that is not known, the latest
+    select
+        issue_documents.*,
+        row_number() over (
+            partition by order_no, material
+            order by left_quantity desc nulls last, entered_at desc, document desc
+        ) as excess_rank,
+        count(*) over (partition by order_no, material) as document_count
+    from issue_documents
+
+),
+
+excess_issues as (
+
+    select * from issue_sequence
+    where excess_rank = 1
 
 ),
 
@@ -226,7 +271,7 @@ final as (
         work_orders.released_at as order_released_at,
         work_orders.closed_at as order_closed_at,
         per_order.erp_issued_quantity,
-        coalesce(last_issues.document_count, 0) as erp_issue_count,
+        coalesce(excess_issues.document_count, 0) as erp_issue_count,
         per_order.wms_fed_quantity,
         per_order.mes_consumed_quantity,
         per_order.erp_returned_quantity,
@@ -247,11 +292,11 @@ final as (
         coalesce(array_to_string(per_order.wms_fed_batches, ','), '') as wms_fed_batches,
         coalesce(array_to_string(per_order.mes_consumed_batches, ','), '') as mes_consumed_batches,
         remnant_batches.remnant_batch,
-        last_issues.movement_id as last_issue_movement_id,
-        last_issues.batch as last_issue_batch,
-        last_issues.user_id as last_issue_user_id,
-        last_issues.quantity as last_issue_quantity,
-        last_issues.entered_at as last_issue_entered_at,
+        excess_issues.movement_id as excess_issue_movement_id,
+        excess_issues.batch as excess_issue_batch,
+        excess_issues.user_id as excess_issue_user_id,
+        excess_issues.quantity as excess_issue_quantity,
+        excess_issues.entered_at as excess_issue_entered_at,
         per_order.first_issue_user_id,
         per_order.sources,
         per_order.first_issued_at,
@@ -273,9 +318,9 @@ final as (
     ) as balanced
     left join work_orders
         on per_order.order_no = work_orders.order_no
-    left join last_issues
-        on per_order.order_no = last_issues.order_no
-        and per_order.material = last_issues.material
+    left join excess_issues
+        on per_order.order_no = excess_issues.order_no
+        and per_order.material = excess_issues.material
     left join remnant_batches
         on per_order.order_no = remnant_batches.order_no
         and per_order.material = remnant_batches.material

@@ -120,7 +120,7 @@ classified as (
         judged.*,
         case
             when not (judged.is_settled and judged.is_beyond_tolerance) then null
-            when judged.last_issue_entered_at > judged.order_closed_at
+            when judged.excess_issue_entered_at > judged.order_closed_at
                 + interval '{{ var("balance_issue_after_close_grace_minutes") }} minutes'
                 then 'FLOW-E02'
             when judged.erp_issue_count > 1 then 'FLOW-E01'
