@@ -22,8 +22,8 @@ from helpers import run_dbt
 from shrinkwatch import evaluate
 from shrinkwatch.demo import generate_plant
 from shrinkwatch.demo.mes_server import MesServer
+from shrinkwatch.extract.barcodes import parse_new_barcodes
 from shrinkwatch.extract.erp import extract_erp
-from shrinkwatch.extract.gs1 import parse_new_barcodes
 from shrinkwatch.extract.location_map import load_location_map
 from shrinkwatch.extract.mes import extract_mes
 from shrinkwatch.extract.wms import extract_wms

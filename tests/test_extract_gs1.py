@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from shrinkwatch.demo import gs1
-from shrinkwatch.extract.gs1 import parse_new_barcodes
+from shrinkwatch.extract.barcodes import parse_new_barcodes
 from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.warehouse import ensure_schemas
 

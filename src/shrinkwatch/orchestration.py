@@ -92,7 +92,7 @@ def extract_wms_task() -> list[dict]:
 
     from airflow.providers.standard.hooks.filesystem import FSHook
 
-    from shrinkwatch.extract.gs1 import parse_new_barcodes
+    from shrinkwatch.extract.barcodes import parse_new_barcodes
     from shrinkwatch.extract.location_map import load_location_map
     from shrinkwatch.extract.wms import extract_wms
 
@@ -115,7 +115,7 @@ def extract_wms_task() -> list[dict]:
 def extract_mes_task() -> list[dict]:
     from airflow.providers.http.hooks.http import HttpHook
 
-    from shrinkwatch.extract.gs1 import parse_new_barcodes
+    from shrinkwatch.extract.barcodes import parse_new_barcodes
     from shrinkwatch.extract.mes import extract_mes
 
     settings = Settings.from_env()

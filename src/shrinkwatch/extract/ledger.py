@@ -7,13 +7,16 @@ watermark of a table, and which WMS files were already loaded.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import psycopg
 
 from shrinkwatch.contracts import SourceTable
 from shrinkwatch.extract.warehouse import LEDGER
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,10 @@ class LoadResult:
     watermark_from: str | None = None
     watermark_to: str | None = None
     message: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def reserve_load_id(conn: psycopg.Connection) -> int:
@@ -64,6 +71,21 @@ def write_ledger_row(
     columns = ", ".join(fields)
     placeholders = ", ".join(f"%({name})s" for name in fields)
     conn.execute(f"insert into {LEDGER} ({columns}) values ({placeholders})", fields)
+
+
+def record_failure(
+    conninfo: str, failed: LoadResult, file_checksum: str | None, started_at: datetime
+) -> None:
+    """The `failed` ledger row of a load that raised, written after its rollback."""
+    # A fresh connection: the load's own may be the thing that broke.
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+            write_ledger_row(
+                conn, failed, file_checksum=file_checksum,
+                started_at=started_at, finished_at=utcnow(),
+            )
+    except psycopg.Error:
+        logger.exception("could not record failed load %s in the ledger", failed.load_id)
 
 
 def last_watermark(conn: psycopg.Connection, table: SourceTable) -> str | None:

@@ -28,13 +28,13 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 
 import psycopg
 
 from shrinkwatch.contracts import RAW_SCHEMA, SourceTable, rule_severity
-from shrinkwatch.extract.ledger import LoadResult, reserve_load_id, write_ledger_row
+from shrinkwatch.extract.ledger import LoadResult, record_failure, reserve_load_id, utcnow, write_ledger_row
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, PARSERS, InvalidValue, Rejection, RowValidator
 from shrinkwatch.extract.warehouse import quarantine_table
 
@@ -69,10 +69,6 @@ class FileScope:
 
     file_date: date
     file_seq: int
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _to_json(raw: object) -> str:
@@ -375,7 +371,7 @@ def load_table(
     `supersedes_loads` (file strategy): the earlier loads whose rows this file
     replaces; their open quarantine rows are resolved by this load.
     """
-    started_at = _utcnow()
+    started_at = utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         load_id = reserve_load_id(conn)
         base = LoadResult(
@@ -393,7 +389,7 @@ def load_table(
                 )
                 write_ledger_row(
                     conn, result, file_checksum=file_checksum,
-                    started_at=started_at, finished_at=_utcnow(),
+                    started_at=started_at, finished_at=utcnow(),
                 )
             return result
         except BaseException as error:
@@ -404,7 +400,7 @@ def load_table(
                 retries=retries(),
                 message=f"{type(error).__name__}: {error} (after reading {load.rows_read} rows)",
             )
-            _record_failure(conninfo, failed, file_checksum, started_at)
+            record_failure(conninfo, failed, file_checksum, started_at)
             raise
 
 
@@ -471,20 +467,6 @@ def _stage_and_merge(
     )
 
 
-def _record_failure(
-    conninfo: str, failed: LoadResult, file_checksum: str | None, started_at: datetime
-) -> None:
-    # A fresh connection: the load's own may be the thing that broke.
-    try:
-        with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
-            write_ledger_row(
-                conn, failed, file_checksum=file_checksum,
-                started_at=started_at, finished_at=_utcnow(),
-            )
-    except psycopg.Error:
-        logger.exception("could not record failed load %s in the ledger", failed.load_id)
-
-
 def record_skip(
     conninfo: str,
     system: str,
@@ -496,7 +478,7 @@ def record_skip(
     message: str,
 ) -> LoadResult:
     """A ledger row for a file deliberately not loaded, or not loadable at all."""
-    started_at = _utcnow()
+    started_at = utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         result = LoadResult(
             load_id=reserve_load_id(conn), system=system, table_name=table_name,
@@ -504,6 +486,6 @@ def record_skip(
         )
         write_ledger_row(
             conn, result, file_checksum=file_checksum,
-            started_at=started_at, finished_at=_utcnow(),
+            started_at=started_at, finished_at=utcnow(),
         )
     return result

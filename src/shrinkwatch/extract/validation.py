@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from shrinkwatch.contracts import RowRule, SourceTable
+from shrinkwatch.extract.gs1 import check_digit_error
 
 _INT_RE = re.compile(r"[+-]?\d+")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -251,9 +252,6 @@ def _check_of(rule: RowRule, column_type: str, latest_utc: datetime) -> Check:
     if rule.kind == "not_future":
         return _not_future_check(column_type, latest_utc)
     if rule.kind == "gs1_check_digit":
-        # imported here: gs1.py loads through loader.py, which imports this module
-        from shrinkwatch.extract.gs1 import check_digit_error
-
         return check_digit_error
     raise ValueError(f"unknown row rule kind {rule.kind!r}")
 
