@@ -3,6 +3,6 @@ dialect, connection `shrinkwatch_erp`, extra `sqlalchemy_url`) incrementally by
 `(cpudt, cputm)` / `changed_at` watermarks with a lookback, upserts into
 `raw.erp_*`, and records each load in `ops.load_ledger`."""
 
-from shrinkwatch.airflow_dags import extract_dag
+from shrinkwatch.airflow.dags import extract_dag
 
 dag = extract_dag("erp", doc_md=__doc__)

@@ -3,6 +3,6 @@ password = bearer token) from each resource's `updated_since` watermark,
 retrying 429/5xx, and upserts into `raw.mes_*` (the newest version of an item
 wins)."""
 
-from shrinkwatch.airflow_dags import extract_dag
+from shrinkwatch.airflow.dags import extract_dag
 
 dag = extract_dag("mes", doc_md=__doc__)

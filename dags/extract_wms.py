@@ -3,6 +3,6 @@
 later `_<seq>` replaces its day's earlier export, undecodable or malformed rows
 go to `quarantine.wms_*` with their reason."""
 
-from shrinkwatch.airflow_dags import extract_dag
+from shrinkwatch.airflow.dags import extract_dag
 
 dag = extract_dag("wms", doc_md=__doc__)

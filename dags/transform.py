@@ -7,6 +7,6 @@ checks them there and swaps them in atomically (a blocked run leaves the last
 good marts in place), and writes the run report and its publish status
 (`ops.publish_runs`). Scheduled on the raw Assets of the three extract DAGs."""
 
-from shrinkwatch.airflow_dags import transform_dag
+from shrinkwatch.airflow.dags import transform_dag
 
 dag = transform_dag(doc_md=__doc__)

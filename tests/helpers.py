@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from shrinkwatch.postgres import PgTarget
-from shrinkwatch.runtime import DBT_PROJECT_DIR
+from shrinkwatch.settings import DBT_PROJECT_DIR
 
 
 def run_dbt(target: PgTarget, work_dir: Path, *args: str, profiles_dir: Path = DBT_PROJECT_DIR,

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import yaml
 
-from shrinkwatch import orchestration
+from shrinkwatch import settings
 from shrinkwatch.settings import ENV_VARS, PROJECT_ROOT, TASK_SETTINGS
 
 AIRFLOW_COMPONENTS = {
@@ -64,16 +64,16 @@ def test_compose_gives_the_tasks_every_setting_and_connection_the_code_reads(com
             assert setting in environment, f"{name} lacks {setting}"
         connections = {
             conn_id: json.loads(environment["AIRFLOW_CONN_" + conn_id.upper()])
-            for conn_id in (orchestration.WAREHOUSE_CONN_ID, orchestration.ERP_CONN_ID,
-                            orchestration.WMS_CONN_ID, orchestration.MES_CONN_ID)
+            for conn_id in (settings.WAREHOUSE_CONN_ID, settings.ERP_CONN_ID,
+                            settings.WMS_CONN_ID, settings.MES_CONN_ID)
         }
-        warehouse = connections[orchestration.WAREHOUSE_CONN_ID]
+        warehouse = connections[settings.WAREHOUSE_CONN_ID]
         assert warehouse["conn_type"] == "postgres" and warehouse["host"] == "postgres"
         assert warehouse["schema"] == "shrinkwatch" and warehouse["password"] == "pw"
-        erp = connections[orchestration.ERP_CONN_ID]
+        erp = connections[settings.ERP_CONN_ID]
         assert erp["extra"]["sqlalchemy_url"] == REQUIRED_FOR_COMPOSE["SHRINKWATCH_ERP_URL"]
-        assert connections[orchestration.WMS_CONN_ID]["extra"]["path"]
-        mes = connections[orchestration.MES_CONN_ID]
+        assert connections[settings.WMS_CONN_ID]["extra"]["path"]
+        mes = connections[settings.MES_CONN_ID]
         assert (mes["host"], mes["password"]) == ("https://mes.example/base", "token")
 
 

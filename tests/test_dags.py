@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from shrinkwatch.orchestration import RAW_ASSET_URIS
+from shrinkwatch.airflow import ids
 from shrinkwatch.postgres import PgTarget
-from shrinkwatch.runtime import BIN_DIR, DAGS_FOLDER, DBT_PROJECT_DIR, Runtime
-from shrinkwatch.settings import Settings
+from shrinkwatch.runtime import Runtime
+from shrinkwatch.settings import BIN_DIR, DAGS_FOLDER, DBT_PROJECT_DIR, MARTS_ASSET_URI, RAW_ASSET_URIS, Settings
 
 INSPECT_DAGBAG = """
 import json
@@ -35,6 +35,7 @@ print(json.dumps({
                 a.uri for a in dag.timetable.asset_condition.objects
             ) if getattr(dag.timetable, "asset_condition", None) is not None else [],
             "outlets": sorted(o.uri for t in dag.tasks for o in t.outlets),
+            "outlets_by_task": {t.task_id: sorted(o.uri for o in t.outlets) for t in dag.tasks if t.outlets},
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -109,3 +110,8 @@ def test_the_transform_dag_publishes_only_checked_marts_and_always_reports(dagba
     assert transform["upstream"]["validate_staging_warnings"] == ["dbt_build_staging"]
     # the report records a blocked run too
     assert transform["trigger_rules"]["report"] == "all_done"
+
+
+def test_the_marts_asset_is_updated_by_the_publish_alone(dagbag):
+    # a blocked run changes no mart, so it must not tell readers the marts changed
+    assert dagbag["dags"][ids.TRANSFORM_DAG]["outlets_by_task"] == {ids.PUBLISH_MARTS: [MARTS_ASSET_URI]}

@@ -24,10 +24,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shrinkwatch import contracts, evaluate, quality, report
+from shrinkwatch import contracts, evaluate, report
 from shrinkwatch.demo import gs1
-from shrinkwatch.pipeline import EXTRACT_DAGS, TRANSFORM_DAG, run_pipeline
+from shrinkwatch.main_job import EXTRACT_DAGS, TRANSFORM_DAG, run_main_job
 from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget
+from shrinkwatch.quality.context import data_docs_index
+from shrinkwatch.quality.suites import QUARANTINE_GATE, SUITES
 from shrinkwatch.settings import Settings
 from test_extract_erp import insert as insert_rows
 
@@ -127,13 +129,13 @@ def pipeline_runs():
         os.environ.pop(name, None)
     settings = Settings.from_env()
     try:
-        first = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
+        first = run_main_job(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
         warehouse = PgTarget(host=str(home / "pg"), password="embedded")
         after_first = _fingerprint(warehouse.conninfo(), ("raw", "staging", "marts"))
-        second = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
+        second = run_main_job(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
         after_second = _fingerprint(warehouse.conninfo(), ("raw", "staging", "marts"))
         bad_input = _deliver_bad_input(settings)
-        blocked = run_pipeline(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
+        blocked = run_main_job(settings, mes_fault_every=MES_FAULT_EVERY, keep_warehouse=True)
         after_blocked = _fingerprint(warehouse.conninfo(), ("raw", "marts"))
         yield {
             "settings": settings,
@@ -164,7 +166,7 @@ def test_every_dag_run_succeeded_in_the_airflow_metadata_database(pipeline_runs)
         "select dag_id, state, count(*) from dag_run group by 1, 2 order by 1, 2",
     )
     # the third transform run was blocked by the publish gate (below)
-    assert runs == sorted([(dag_id, "success", 3) for dag_id in EXTRACT_DAGS]
+    assert runs == sorted([(dag_id, "success", 3) for dag_id in EXTRACT_DAGS.values()]
                           + [(TRANSFORM_DAG, "failed", 1), (TRANSFORM_DAG, "success", 2)])
     assert pipeline_runs["first"].failed_dags == pipeline_runs["second"].failed_dags == []
 
@@ -257,10 +259,10 @@ def test_marts_are_queryable_and_the_report_is_written(pipeline_runs):
 
 
 def test_great_expectations_validated_staging_and_built_data_docs(pipeline_runs):
-    index = quality.data_docs_index()
+    index = data_docs_index()
     assert index.exists()
     html = index.read_text()
-    for suite in quality.SUITES:
+    for suite in SUITES:
         assert suite.name in html
 
 
@@ -323,7 +325,7 @@ def test_a_run_with_open_critical_quarantine_is_blocked_and_the_last_good_marts_
     critical = sum(n for rules in pipeline_runs["bad_input"].values() for (_, sev), n in rules.items()
                    if sev == "critical")
     assert "validate_staging failed" in reason and "dbt_build_marts upstream_failed" in reason
-    assert f"stg_ops__quarantine: {quality.QUARANTINE_GATE} ({critical} rows)" in reason
+    assert f"stg_ops__quarantine: {QUARANTINE_GATE} ({critical} rows)" in reason
     assert "the marts of the last published run are still served" in reason
     summary = blocked.summary
     assert summary["publish"]["status"] == "blocked"

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from shrinkwatch import publish, report
+from shrinkwatch.airflow.ids import CRITICAL_TRANSFORM_TASKS
 from shrinkwatch.extract.warehouse import ensure_schemas
-from shrinkwatch.orchestration import CRITICAL_TRANSFORM_TASKS
 from shrinkwatch.postgres import PgTarget
 
 STARTED_AT = datetime(2026, 4, 13, 6, tzinfo=UTC)

@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from helpers import run_dbt
-from shrinkwatch import quality
 from shrinkwatch.postgres import PgTarget, drop_database, ensure_database
-from shrinkwatch.runtime import EXPECTATIONS_DIR
+from shrinkwatch.quality import context, suites
+from shrinkwatch.settings import EXPECTATIONS_DIR
 from test_dbt_project import M1, _load_raw
 
 CONTRACT_STAGING_MODELS = 15
@@ -42,11 +42,11 @@ UNKNOWN_MATERIAL = "000000000099999999"
 
 
 def test_every_staging_model_has_a_suite_and_every_expectation_a_severity():
-    staging = [s for s in quality.SUITES if s.schema == "staging"]
+    staging = [s for s in suites.SUITES if s.schema == "staging"]
     assert len([s for s in staging if s.system in ("erp", "wms", "mes")]) == CONTRACT_STAGING_MODELS
     committed = EXPECTATIONS_DIR / "gx" / "expectations"
-    for spec in quality.SUITES:
-        for severity in quality.SEVERITIES:
+    for spec in suites.SUITES:
+        for severity in suites.SEVERITIES:
             expected = [c for c in spec.all_checks() if c.severity == severity]
             name = spec.name if severity == "critical" else f"{spec.name}__{severity}"
             path = committed / f"{name}.json"
@@ -110,13 +110,13 @@ class TaskInstance:
 
 
 def _run(checkpoint: str, staged: PgTarget, gx_root: Path, blocking: bool = True) -> TaskInstance:
-    from shrinkwatch.gx_operator import RecordedCheckpointOperator
+    from shrinkwatch.airflow.gx_operator import RecordedCheckpointOperator
 
     operator = RecordedCheckpointOperator(
         task_id=f"validate_{checkpoint}",
         checkpoint_name=checkpoint,
         blocking=blocking,
-        configure_file_data_context=lambda: quality.open_context(quality.gx_dsn(staged), gx_root),
+        configure_file_data_context=lambda: context.open_context(context.gx_dsn(staged), gx_root),
     )
     ti = TaskInstance()
     operator.execute({"ti": ti})
@@ -142,7 +142,7 @@ def test_passing_staging_succeeds_and_records_every_result(staged, gx_root, airf
 
     assert ti.xcom["return_value"]["success"] is True
     rows = _results(staged, "staging")
-    expected = sum(1 for s in quality.SUITES if s.schema == "staging" for c in s.all_checks()
+    expected = sum(1 for s in suites.SUITES if s.schema == "staging" for c in s.all_checks()
                    if c.severity == "critical")
     assert len(rows) == expected
     assert all(success for *_, success in rows)
@@ -155,7 +155,7 @@ def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, ai
     Chromium (`make test` installs Debian's `chromium`) renders the index."""
     assert CHROMIUM.exists(), "chromium is installed by `make test` (Debian package chromium)"
     _run("staging", staged, gx_root)
-    index = quality.data_docs_index(gx_root)
+    index = context.data_docs_index(gx_root)
     assert index.exists()
     rendered = subprocess.run(
         [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", index.as_uri()],
@@ -164,7 +164,7 @@ def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, ai
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     dom = rendered.stdout
     assert "<html" in dom.lower()
-    staging_suites = [s.name for s in quality.SUITES if s.schema == "staging"]
+    staging_suites = [s.name for s in suites.SUITES if s.schema == "staging"]
     missing = [name for name in staging_suites if name not in dom]
     assert not missing, f"suites not on the Data Docs index: {missing}"
 
@@ -226,7 +226,7 @@ def test_an_open_critical_quarantined_row_blocks_until_it_is_released(staged, gx
     with pytest.raises(GXValidationFailed) as failed:
         _run("staging", staged, gx_root)
     (line,) = [line for line in str(failed.value).splitlines() if line.startswith("  - ")]
-    assert "stg_ops__quarantine" in line and quality.QUARANTINE_GATE in line
+    assert "stg_ops__quarantine" in line and suites.QUARANTINE_GATE in line
     assert "erp_material_doc" in line and "value_set:bwart" in line and "mblnr=4900000099" in line
     assert "not_future" not in line, "a warning does not block"
 

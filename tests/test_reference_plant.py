@@ -25,7 +25,7 @@ import psycopg
 import pytest
 import requests
 
-from shrinkwatch.pipeline import run_pipeline
+from shrinkwatch.main_job import run_main_job
 from shrinkwatch.postgres import EmbeddedPostgres, PgTarget
 from shrinkwatch.settings import PROJECT_ROOT, Settings
 
@@ -88,7 +88,7 @@ def plant_run():
     try:
         _wait_healthy(f"http://127.0.0.1:{port}")
         settings = Settings.from_env()
-        run = run_pipeline(settings, demo=False, keep_warehouse=True)
+        run = run_main_job(settings, demo=False, keep_warehouse=True)
         yield {"run": run, "settings": settings, "warehouse": PgTarget(host=str(home / "pg"), password="embedded")}
     finally:
         EmbeddedPostgres(home).stop()

@@ -54,12 +54,12 @@ def with_demo_options(func):
 def demo(seed, scale, days, plants, keep_warehouse) -> None:
     """The main job: demo plant → Airflow extract DAGs → dbt → GX → marts → report."""
     from shrinkwatch import report
-    from shrinkwatch.pipeline import run_pipeline
+    from shrinkwatch.main_job import run_main_job
 
     _demo_overrides(seed, scale, days, plants)
     settings = Settings.from_env()
     click.echo(f"demo plant (sources + ground truth): {settings.demo_dir}")
-    _print_run("shrinkwatch demo", settings, run_pipeline(settings, keep_warehouse=keep_warehouse), report)
+    _print_run("shrinkwatch demo", settings, run_main_job(settings, keep_warehouse=keep_warehouse), report)
 
 
 @main.command()
@@ -69,30 +69,30 @@ def run(keep_warehouse) -> None:
     SHRINKWATCH_WMS_LANDING_DIR, SHRINKWATCH_MES_BASE_URL, SHRINKWATCH_LOCATION_MAP):
     extract DAGs → dbt → GX → marts → report. Generates nothing, drops nothing."""
     from shrinkwatch import report
-    from shrinkwatch.pipeline import run_pipeline
+    from shrinkwatch.main_job import run_main_job
 
     settings = Settings.from_env()
     try:
-        pipeline_run = run_pipeline(settings, demo=False, keep_warehouse=keep_warehouse)
+        job_run = run_main_job(settings, demo=False, keep_warehouse=keep_warehouse)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    _print_run("shrinkwatch run", settings, pipeline_run, report)
+    _print_run("shrinkwatch run", settings, job_run, report)
 
 
-def _print_run(title, settings, pipeline_run, report) -> None:
+def _print_run(title, settings, job_run, report) -> None:
     click.echo("\n" + "=" * 72)
     click.echo(f"{title}: done")
-    click.echo(report.format_text(pipeline_run.summary))
-    click.echo("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in pipeline_run.seconds.items()))
+    click.echo(report.format_text(job_run.summary))
+    click.echo("Timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in job_run.seconds.items()))
     click.echo("Outputs:")
     click.echo(f"  run report:       {settings.home / 'reports' / 'run_summary.json'}")
-    click.echo(f"  GX Data Docs:     {pipeline_run.summary['data_docs']}")
-    click.echo(f"  warehouse:        {pipeline_run.summary['warehouse']}")
+    click.echo(f"  GX Data Docs:     {job_run.summary['data_docs']}")
+    click.echo(f"  warehouse:        {job_run.summary['warehouse']}")
     click.echo("  query it:         make db-start; .venv/bin/shrinkwatch db psql")
-    if pipeline_run.failed_dags:
+    if job_run.failed_dags:
         # the marts of the last published run are still served; say why not these
         raise click.ClickException(
-            f"DAG run(s) failed: {', '.join(pipeline_run.failed_dags)}. Open critical quarantine: "
+            f"DAG run(s) failed: {', '.join(job_run.failed_dags)}. Open critical quarantine: "
             "`shrinkwatch quarantine list --open --critical`; checkpoint results: ops.dq_results"
         )
 
@@ -192,15 +192,16 @@ def gx() -> None:
 
 @gx.command("build")
 def gx_build() -> None:
-    """Rewrite expectations/gx from shrinkwatch.quality.SUITES (the staging
+    """Rewrite expectations/gx from shrinkwatch.quality.suites.SUITES (the staging
     and mart models must exist in the warehouse: GX checks each table as it
     adds it)."""
-    from shrinkwatch import quality
+    from shrinkwatch.quality.context import build_context, gx_dsn
     from shrinkwatch.runtime import Runtime
+    from shrinkwatch.settings import EXPECTATIONS_DIR
 
     with Runtime(Settings.from_env()).warehouse_session() as warehouse:
-        quality.build_context(quality.gx_dsn(warehouse))
-    click.echo(f"wrote {quality.EXPECTATIONS_DIR / 'gx'}")
+        build_context(gx_dsn(warehouse))
+    click.echo(f"wrote {EXPECTATIONS_DIR / 'gx'}")
 
 
 @main.command()
@@ -233,7 +234,8 @@ def evaluate(ground_truth, slack_days) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dbt(args) -> None:
     """Any `dbt` command on dbt_project/ against the warehouse, e.g. `docs generate`."""
-    from shrinkwatch.runtime import DBT_PROJECT_DIR, Runtime
+    from shrinkwatch.runtime import Runtime
+    from shrinkwatch.settings import DBT_PROJECT_DIR
 
     runtime = Runtime(Settings.from_env())
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]

@@ -23,7 +23,7 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from shrinkwatch.extract.warehouse import DQ_RESULTS, PUBLISH_RUNS
+from shrinkwatch.ops import DQ_RESULTS, PUBLISH_RUNS
 
 PUBLISHED_SCHEMAS = ("marts",)
 SHADOW_SCHEMAS = {schema: f"{schema}__shadow" for schema in PUBLISHED_SCHEMAS}

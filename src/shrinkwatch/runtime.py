@@ -9,21 +9,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from shrinkwatch import orchestration
 from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget, ensure_database
-from shrinkwatch.settings import PROJECT_ROOT, Settings
-
-DAGS_FOLDER = PROJECT_ROOT / "dags"
-PLUGINS_FOLDER = PROJECT_ROOT / "plugins"
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
-BIN_DIR = Path(sys.executable).parent
+from shrinkwatch.settings import (
+    BIN_DIR,
+    DAGS_FOLDER,
+    ERP_CONN_ID,
+    MES_CONN_ID,
+    PLUGINS_FOLDER,
+    WAREHOUSE_CONN_ID,
+    WMS_CONN_ID,
+    Settings,
+)
 
 
 @dataclass
@@ -92,14 +92,14 @@ class Runtime:
             # absolute, so a task resolves the same demo plant and map as this process
             "SHRINKWATCH_DEMO_DIR": str(self.settings.demo_dir),
             "SHRINKWATCH_LOCATION_MAP": str(self.settings.location_map),
-            "AIRFLOW_CONN_" + orchestration.WAREHOUSE_CONN_ID.upper(): warehouse.airflow_connection(),
-            "AIRFLOW_CONN_" + orchestration.ERP_CONN_ID.upper(): json.dumps(
+            "AIRFLOW_CONN_" + WAREHOUSE_CONN_ID.upper(): warehouse.airflow_connection(),
+            "AIRFLOW_CONN_" + ERP_CONN_ID.upper(): json.dumps(
                 {"conn_type": "generic", "extra": {"sqlalchemy_url": self.settings.erp_url}}
             ),
-            "AIRFLOW_CONN_" + orchestration.WMS_CONN_ID.upper(): json.dumps(
+            "AIRFLOW_CONN_" + WMS_CONN_ID.upper(): json.dumps(
                 {"conn_type": "fs", "extra": {"path": str(self.settings.wms_landing_dir)}}
             ),
-            "AIRFLOW_CONN_" + orchestration.MES_CONN_ID.upper(): json.dumps(
+            "AIRFLOW_CONN_" + MES_CONN_ID.upper(): json.dumps(
                 {"conn_type": "http", "host": mes_base_url, "password": self.settings.mes_token}
             ),
         }

@@ -1,17 +1,44 @@
-"""Every setting shrinkwatch reads, in one place: environment variables only.
+"""Every setting shrinkwatch reads, in one place: environment variables only;
+and the fixed names every layer shares (where the project's parts are, the
+Airflow connection ids, the Asset URIs), so that none has to import them from
+a layer above it.
 
-`ENV_VARS` documents them; the README table and the docker-compose test are
-checked against it, so a setting that is read but undocumented fails the tests.
+`ENV_VARS` documents the settings; the README table and the docker-compose
+test are checked against it, so a setting that is read but undocumented fails
+the tests.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = PROJECT_ROOT / "dags"
+PLUGINS_FOLDER = PROJECT_ROOT / "plugins"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+# the venv's commands (airflow, dbt) beside the interpreter that runs shrinkwatch
+BIN_DIR = Path(sys.executable).parent
+
+# The Airflow connections a deployment points shrinkwatch at its systems with;
+# the local runtime sets them from the settings below.
+WAREHOUSE_CONN_ID = "shrinkwatch_warehouse"
+ERP_CONN_ID = "shrinkwatch_erp"
+WMS_CONN_ID = "shrinkwatch_wms"
+MES_CONN_ID = "shrinkwatch_mes"
+
+# Asset URIs: each extract DAG updates its system's raw asset; the transform DAG
+# runs when all three have been updated, and its publish updates the marts asset.
+RAW_ASSET_URIS = {
+    "erp": "shrinkwatch://warehouse/raw/erp",
+    "wms": "shrinkwatch://warehouse/raw/wms",
+    "mes": "shrinkwatch://warehouse/raw/mes",
+}
+MARTS_ASSET_URI = "shrinkwatch://warehouse/marts"
 
 # name -> (default, meaning). Defaults in <angle brackets> are derived.
 ENV_VARS: dict[str, tuple[str, str]] = {

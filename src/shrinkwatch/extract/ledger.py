@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import psycopg
 
 from shrinkwatch.contracts import SourceTable
-from shrinkwatch.extract.warehouse import LEDGER
+from shrinkwatch.ops import LEDGER
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,9 @@ import psycopg
 from shrinkwatch.contracts import LOCATION_MAP
 from shrinkwatch.extract.ledger import LoadResult
 from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table, record_skip
-from shrinkwatch.extract.warehouse import LEDGER, ensure_schemas
+from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.extract.wms import csv_rows, detect_encoding, sha256_of, undecodable_lines
+from shrinkwatch.ops import LEDGER
 
 
 def _last_loaded(conn: psycopg.Connection) -> tuple[int, str | None] | None:

@@ -19,37 +19,36 @@ import logging
 from great_expectations_provider.common.errors import GXValidationFailed
 from great_expectations_provider.operators.validate_checkpoint import GXValidateCheckpointOperator
 
+from shrinkwatch.airflow import tasks
+from shrinkwatch.quality import results
+
 log = logging.getLogger(__name__)
 
 
 class RecordedCheckpointOperator(GXValidateCheckpointOperator):
     def __init__(self, *, checkpoint_name: str, blocking: bool = True, configure_file_data_context=None,
                  **kwargs) -> None:
-        from shrinkwatch import orchestration
-
         super().__init__(
             configure_checkpoint=lambda context: context.checkpoints.get(checkpoint_name),
             context_type="file",
             # the committed context, on the warehouse of the Airflow connection
-            configure_file_data_context=configure_file_data_context or orchestration.gx_file_context,
+            configure_file_data_context=configure_file_data_context or tasks.gx_file_context,
             **kwargs,
         )
         self.checkpoint_name = checkpoint_name
         self.blocking = blocking
 
     def execute(self, context) -> None:
-        from shrinkwatch import orchestration, quality
-
         checkpoint = self.configure_checkpoint(self.configure_file_data_context())
         result = checkpoint.run(batch_parameters=self.batch_parameters)
-        conninfo = orchestration.warehouse_target().conninfo()
-        recorded = quality.record_results(self.checkpoint_name, result, conninfo)
+        conninfo = tasks.warehouse_target().conninfo()
+        recorded = results.record_results(self.checkpoint_name, result, conninfo)
         log.info("checkpoint %s: success=%s, %d results in %s", self.checkpoint_name, result.success, recorded,
-                 quality.RESULTS_TABLE)
+                 results.RESULTS_TABLE)
         description = result.describe_dict()
         context["ti"].xcom_push(key="return_value", value=description)
         if not result.success:
-            message = quality.failure_message(self.checkpoint_name, result, conninfo)
+            message = results.failure_message(self.checkpoint_name, result, conninfo)
             if self.blocking:
                 raise GXValidationFailed(description, self.task_id, message=message)
             log.warning("%s", message)

@@ -11,24 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
+from shrinkwatch.airflow.ids import CRITICAL_TRANSFORM_TASKS, PUBLISH_MARTS
 from shrinkwatch.postgres import PgTarget
-from shrinkwatch.settings import Settings
+from shrinkwatch.settings import ERP_CONN_ID, MES_CONN_ID, WAREHOUSE_CONN_ID, WMS_CONN_ID, Settings
 
 log = logging.getLogger(__name__)
-
-WAREHOUSE_CONN_ID = "shrinkwatch_warehouse"
-ERP_CONN_ID = "shrinkwatch_erp"
-WMS_CONN_ID = "shrinkwatch_wms"
-MES_CONN_ID = "shrinkwatch_mes"
-
-# Asset URIs: each extract DAG updates its system's raw asset; the transform DAG
-# runs when all three have been updated and updates the marts asset.
-RAW_ASSET_URIS = {
-    "erp": "shrinkwatch://warehouse/raw/erp",
-    "wms": "shrinkwatch://warehouse/raw/wms",
-    "mes": "shrinkwatch://warehouse/raw/mes",
-}
-MARTS_ASSET_URI = "shrinkwatch://warehouse/marts"
 
 
 def warehouse_target() -> PgTarget:
@@ -137,16 +124,6 @@ def extract_mes_task() -> list[dict]:
     return _report("mes", results)
 
 
-# The transform tasks whose failure blocks the publish (the warnings task does not).
-CRITICAL_TRANSFORM_TASKS = (
-    "dbt_build_staging",
-    "validate_staging",
-    "dbt_build_marts",
-    "validate_marts",
-    "publish_marts",
-)
-
-
 def reset_shadow_task(context) -> None:
     """pre_execute hook of the shadow build: start from empty shadow schemas."""
     from shrinkwatch import publish
@@ -171,7 +148,7 @@ def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> 
     conninfo = warehouse_target().conninfo()
     critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
     status, reason = publish.outcome(
-        critical_states, "publish_marts", publish.failed_critical_expectations(conninfo, started_at)
+        critical_states, PUBLISH_MARTS, publish.failed_critical_expectations(conninfo, started_at)
     )
     publish.record_run(conninfo, run_id, started_at, status, reason)
     summary = report.collect(conninfo)
@@ -183,7 +160,7 @@ def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> 
 
 
 def gx_file_context():
-    from shrinkwatch import quality
+    from shrinkwatch.quality.context import gx_dsn, open_context
 
-    return quality.open_context(quality.gx_dsn(warehouse_target()))
+    return open_context(gx_dsn(warehouse_target()))
 

@@ -11,23 +11,24 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Asset, dag, task
 
-from shrinkwatch import orchestration
+from shrinkwatch.airflow import ids, tasks
+from shrinkwatch.settings import BIN_DIR, DBT_PROJECT_DIR, MARTS_ASSET_URI, RAW_ASSET_URIS, WAREHOUSE_CONN_ID
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_ARGS = {"owner": "shrinkwatch", "retries": 2, "retry_delay": timedelta(minutes=2)}
 
 EXTRACTORS = {
-    "erp": orchestration.extract_erp_task,
-    "wms": orchestration.extract_wms_task,
-    "mes": orchestration.extract_mes_task,
+    "erp": tasks.extract_erp_task,
+    "wms": tasks.extract_wms_task,
+    "mes": tasks.extract_mes_task,
 }
 
 
 def raw_asset(system: str) -> Asset:
-    return Asset(name=f"raw_{system}", uri=orchestration.RAW_ASSET_URIS[system])
+    return Asset(name=f"raw_{system}", uri=RAW_ASSET_URIS[system])
 
 
-MARTS_ASSET = Asset(name="marts", uri=orchestration.MARTS_ASSET_URI)
+MARTS_ASSET = Asset(name="marts", uri=MARTS_ASSET_URI)
 
 
 def extract_dag(system: str, doc_md: str | None):
@@ -35,7 +36,7 @@ def extract_dag(system: str, doc_md: str | None):
     update the system's raw Asset so that the transform DAG can run."""
 
     @dag(
-        dag_id=f"extract_{system}",
+        dag_id=ids.EXTRACT_DAGS[system],
         schedule="@daily",
         start_date=START_DATE,
         catchup=False,
@@ -45,7 +46,7 @@ def extract_dag(system: str, doc_md: str | None):
         doc_md=doc_md,
     )
     def extract():
-        @task(task_id=f"load_{system}", outlets=[raw_asset(system)])
+        @task(task_id=ids.LOAD_TASKS[system], outlets=[raw_asset(system)])
         def load() -> list[dict]:
             return EXTRACTORS[system]()
 
@@ -60,34 +61,36 @@ def transform_dag(doc_md: str | None):
     (also of a blocked run).
 
     Scheduled on the three raw Assets: it runs once all three systems have
-    been extracted, and updates the marts Asset for whatever reads them."""
+    been extracted. The publish, the one task that changes the marts, updates
+    the marts Asset for whatever reads them."""
     from cosmos import ProfileConfig
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
     from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-    from shrinkwatch import publish, quality, runtime
-    from shrinkwatch.gx_operator import RecordedCheckpointOperator
+    from shrinkwatch import publish
+    from shrinkwatch.airflow.gx_operator import RecordedCheckpointOperator
+    from shrinkwatch.quality.context import CHECKPOINTS, MARTS_CHECKPOINT
 
     profile = ProfileConfig(
         profile_name="shrinkwatch",
         target_name="airflow",
         profile_mapping=PostgresUserPasswordProfileMapping(
-            conn_id=orchestration.WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}
+            conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}
         ),
     )
 
-    def dbt_build(layer: str, *paths: str, **operator_args) -> DbtBuildLocalOperator:
+    def dbt_build(task_id: str, *paths: str, **operator_args) -> DbtBuildLocalOperator:
         """One Cosmos task per layer: `dbt build` (models, seeds, data and unit
         tests) in dbt's own dependency order and threads. Per-model Cosmos
         tasks cost ~4 s of task overhead each, which on a 2-core plant
         machine was most of the transform's time."""
         return DbtBuildLocalOperator(
-            task_id=f"dbt_build_{layer}",
-            project_dir=str(runtime.DBT_PROJECT_DIR),
+            task_id=task_id,
+            project_dir=str(DBT_PROJECT_DIR),
             profile_config=profile,
             select=" ".join(f"path:{path}" for path in paths),
-            dbt_executable_path=str(runtime.BIN_DIR / "dbt"),
+            dbt_executable_path=str(BIN_DIR / "dbt"),
             invocation_mode=InvocationMode.DBT_RUNNER,
             install_deps=False,
             # Cosmos' own per-model Assets need a TCP host and fail on a unix
@@ -97,7 +100,7 @@ def transform_dag(doc_md: str | None):
         )
 
     @dag(
-        dag_id="transform",
+        dag_id=ids.TRANSFORM_DAG,
         schedule=[raw_asset("erp"), raw_asset("wms"), raw_asset("mes")],
         start_date=START_DATE,
         catchup=False,
@@ -107,38 +110,39 @@ def transform_dag(doc_md: str | None):
         doc_md=doc_md,
     )
     def transform():
-        staging = dbt_build("staging", "models/staging")
+        staging = dbt_build(ids.DBT_BUILD_STAGING, "models/staging")
         # Every checkpoint writes its results to ops.dq_results; a failed
         # critical one fails its task, naming table, expectation and values.
         validate_staging = RecordedCheckpointOperator(
-            task_id="validate_staging", checkpoint_name=quality.CHECKPOINTS["critical"]
+            task_id=ids.VALIDATE_STAGING, checkpoint_name=CHECKPOINTS["critical"]
         )
         warnings = RecordedCheckpointOperator(
-            task_id="validate_staging_warnings", checkpoint_name=quality.CHECKPOINTS["warning"], blocking=False
+            task_id=ids.VALIDATE_STAGING_WARNINGS, checkpoint_name=CHECKPOINTS["warning"], blocking=False
         )
         # Built into the shadow schema and published only when its critical
         # contracts pass (shrinkwatch/publish.py); the marts checkpoint reads
         # the shadow.
         marts = dbt_build(
-            "marts",
+            ids.DBT_BUILD_MARTS,
             "seeds",
             "models/intermediate",
             "models/marts",
             vars=publish.SHADOW_DBT_VARS,
-            pre_execute=orchestration.reset_shadow_task,
+            pre_execute=tasks.reset_shadow_task,
         )
-        validate_marts = RecordedCheckpointOperator(task_id="validate_marts", checkpoint_name=quality.MARTS_CHECKPOINT)
+        validate_marts = RecordedCheckpointOperator(task_id=ids.VALIDATE_MARTS, checkpoint_name=MARTS_CHECKPOINT)
 
-        @task
+        # the one task that changes the marts: a blocked run updates no Asset
+        @task(task_id=ids.PUBLISH_MARTS, outlets=[MARTS_ASSET])
         def publish_marts() -> None:
-            orchestration.publish_marts_task()
+            tasks.publish_marts_task()
 
         # all_done: a blocked run is recorded too, and its report task fails
         # so that the DAG run ends failed.
-        @task(outlets=[MARTS_ASSET], trigger_rule="all_done")
+        @task(task_id=ids.REPORT, trigger_rule="all_done")
         def report(dag_run=None, ti=None) -> dict:
             states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])[dag_run.run_id]
-            return orchestration.report_task(dag_run.run_id, dag_run.start_date, states)
+            return tasks.report_task(dag_run.run_id, dag_run.start_date, states)
 
         published = publish_marts()
         # warnings are reported even when the critical checkpoint blocks the run

@@ -14,20 +14,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from shrinkwatch import report
+from shrinkwatch.airflow.ids import EXTRACT_DAGS, TRANSFORM_DAG
 from shrinkwatch.postgres import drop_database, ensure_database
-from shrinkwatch.quality import data_docs_index
-from shrinkwatch.runtime import DBT_PROJECT_DIR, Runtime
-from shrinkwatch.settings import Settings
+from shrinkwatch.quality.context import data_docs_index
+from shrinkwatch.runtime import Runtime
+from shrinkwatch.settings import DBT_PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
 
-EXTRACT_DAGS = ("extract_erp", "extract_wms", "extract_mes")
-TRANSFORM_DAG = "transform"
 DEMO_MES_FAULT_EVERY = 40  # the demo MES answers 429 / 503 now and then, as real ones do
 
 
 @dataclass
-class PipelineRun:
+class MainJobRun:
     summary: dict
     seconds: dict[str, float] = field(default_factory=dict)
     # DAGs whose run failed: only the transform DAG may fail without stopping
@@ -96,9 +95,9 @@ def check_configured_sources(settings: Settings) -> None:
         raise ValueError("the main job on configured sources needs every source configured: " + "; ".join(problems))
 
 
-def run_pipeline(settings: Settings, *, demo: bool = True,
-                 dags: tuple[str, ...] = (*EXTRACT_DAGS, TRANSFORM_DAG),
-                 mes_fault_every: int = DEMO_MES_FAULT_EVERY, keep_warehouse: bool = False) -> PipelineRun:
+def run_main_job(settings: Settings, *, demo: bool = True,
+                 dags: tuple[str, ...] = (*EXTRACT_DAGS.values(), TRANSFORM_DAG),
+                 mes_fault_every: int = DEMO_MES_FAULT_EVERY, keep_warehouse: bool = False) -> MainJobRun:
     """Run the DAGs and write the run report. `demo`: generate (or reuse) the
     demo plant and serve its MES unless a MES is configured; otherwise the
     sources are the configured ones (`check_configured_sources`) and nothing
@@ -159,4 +158,4 @@ def run_pipeline(settings: Settings, *, demo: bool = True,
         summary["data_docs"] = str(data_docs_index())
         summary["warehouse"] = warehouse.with_password_masked().sqlalchemy_url()
         report.write(summary, settings.home / "reports" / "run_summary.json")
-    return PipelineRun(summary, seconds, failed_dags)
+    return MainJobRun(summary, seconds, failed_dags)

@@ -1,0 +1,90 @@
+"""The ops schema: what shrinkwatch records about its own runs.
+
+`ops.load_ledger` holds one row per load attempt (written by
+extract/ledger.py), `ops.dq_results` one row per validated expectation
+(quality/results.py) and `ops.publish_runs` one row per transform run
+(publish.py); the view `ops.load_conservation` must stay empty. The view
+`ops.quarantine` is not here: it is the union of the quarantine tables and
+lives with them (extract/warehouse.py).
+
+`ensure_ops_tables` creates them `if not exists`.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from shrinkwatch.contracts import OPS_SCHEMA
+
+LEDGER = f"{OPS_SCHEMA}.load_ledger"
+LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
+PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
+DQ_RESULTS = f"{OPS_SCHEMA}.dq_results"
+PUBLISH_STATUSES = ("published", "blocked")
+
+_DDL = f"""
+create table if not exists {LEDGER} (
+    load_id bigserial primary key,
+    system text not null,
+    table_name text,
+    file_name text,
+    file_checksum text,
+    watermark_from text,
+    watermark_to text,
+    status text not null check (status in ({", ".join(f"'{s}'" for s in LOAD_STATUSES)})),
+    rows_read bigint not null default 0,
+    rows_loaded bigint not null default 0,
+    rows_quarantined bigint not null default 0,
+    rows_inserted bigint not null default 0,
+    rows_updated bigint not null default 0,
+    rows_unchanged bigint not null default 0,
+    rows_deleted bigint not null default 0,
+    retries int not null default 0,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    duration_s numeric,
+    message text
+);
+create index if not exists load_ledger__table on {LEDGER} (system, table_name, status);
+create index if not exists load_ledger__checksum on {LEDGER} (file_checksum);
+-- One row per expectation per GX checkpoint run (shrinkwatch.quality.results.record_results):
+-- the history a BI tool charts data quality from.
+create table if not exists {DQ_RESULTS} (
+    run_id text not null,
+    run_at timestamptz not null,
+    checkpoint text not null,
+    suite text not null,
+    table_name text not null,
+    system text not null,
+    expectation text not null, -- GX type, e.g. expect_column_values_to_be_unique
+    description text,          -- what a SQL expectation (unexpected_rows_expectation) checks
+    column_name text,
+    severity text not null check (severity in ('critical', 'warning')),
+    success boolean not null,
+    observed_value text,
+    unexpected_count bigint,
+    element_count bigint
+);
+create index if not exists dq_results__run_at on {DQ_RESULTS} (run_at);
+-- Every row read is either loaded or quarantined: this view must stay empty.
+create or replace view {OPS_SCHEMA}.load_conservation as
+select * from {LEDGER}
+where rows_read <> rows_loaded + rows_quarantined;
+-- One row per transform run: were its marts published, or blocked and why
+-- (shrinkwatch/publish.py).
+create table if not exists {PUBLISH_RUNS} (
+    run_id text primary key,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    status text not null check (status in ({", ".join(f"'{s}'" for s in PUBLISH_STATUSES)})),
+    reason text
+);
+"""
+
+
+def ensure_ops_tables(conn: psycopg.Connection) -> None:
+    """Create (or upgrade) the ops schema's tables and views, in the caller's transaction."""
+    conn.execute(f"create schema if not exists {OPS_SCHEMA}")
+    for statement in _DDL.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)

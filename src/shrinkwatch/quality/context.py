@@ -1,0 +1,95 @@
+"""The committed GX file context: opened at run time, (re)built from SUITES.
+
+The context in `expectations/gx/` holds the `warehouse` Postgres data source
+(its connection string is `${SHRINKWATCH_GX_DSN}`, substituted at run time, so
+no credential is ever written), one table asset and suite per validated
+model, their validation definitions and the checkpoints `staging`,
+`staging_warnings` and `marts`, which also rebuild the Data Docs.
+`build_context` writes it (`shrinkwatch gx build`, against a warehouse whose
+models exist, since GX checks every asset's table when it is added); at run
+time nothing is built, a checkpoint is loaded and run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from shrinkwatch.quality.suites import SEVERITIES, SUITES
+from shrinkwatch.settings import EXPECTATIONS_DIR
+
+DSN_VARIABLE = "SHRINKWATCH_GX_DSN"
+DATASOURCE = "warehouse"
+# Per validated schema, its critical checkpoint and (if it has warnings) its
+# warning one. `staging` runs after dbt staging and blocks the marts; `marts`
+# runs after the marts and blocks their publication; `*_warnings` never block.
+CHECKPOINTS = {"critical": "staging", "warning": "staging_warnings"}
+MARTS_CHECKPOINT = "marts"
+RESULT_FORMAT = {"result_format": "SUMMARY"}
+
+
+def gx_dsn(warehouse) -> str:
+    """GX's Postgres DSN check wants a host in the netloc: `sqlalchemy_url`
+    puts `localhost` there and the socket directory in `?host=`."""
+    return warehouse.sqlalchemy_url("psycopg2")
+
+
+def open_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
+    import great_expectations as gx
+
+    os.environ[DSN_VARIABLE] = dsn
+    return gx.get_context(mode="file", project_root_dir=str(project_root))
+
+
+def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
+    """(Re)write the committed context from `SUITES`."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    for stale in ("expectations", "validation_definitions", "checkpoints", "great_expectations.yml"):
+        path = project_root / "gx" / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    context = open_context(dsn, project_root)
+    # progress bars would flood the Airflow task logs
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.save()
+    datasource = context.data_sources.add_postgres(DATASOURCE, connection_string="${" + DSN_VARIABLE + "}")
+    definitions: dict[str, list] = {}
+    for spec in SUITES:
+        asset = datasource.add_table_asset(spec.table, table_name=spec.table, schema_name=spec.validated_schema)
+        batch = asset.add_batch_definition_whole_table("whole_table")
+        for severity in SEVERITIES:
+            checks = [c for c in spec.all_checks() if c.severity == severity]
+            if not checks:
+                continue
+            name = spec.name if severity == "critical" else f"{spec.name}__{severity}"
+            suite = context.suites.add(gx.ExpectationSuite(
+                name=name, meta={"schema": spec.schema, "table": spec.table, "system": spec.system,
+                                 "severity": severity},
+            ))
+            for check in checks:
+                expectation = getattr(gxe, check.expectation)
+                suite.add_expectation(expectation(**check.kwargs, meta={"severity": severity}))
+            definitions.setdefault(spec.checkpoint(severity), []).append(
+                context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
+            )
+    for checkpoint, validation_definitions in definitions.items():
+        context.checkpoints.add(
+            gx.Checkpoint(
+                name=checkpoint,
+                validation_definitions=validation_definitions,
+                actions=[UpdateDataDocsAction(name="update_data_docs")],
+                result_format=RESULT_FORMAT,
+            )
+        )
+    return context
+
+
+def data_docs_index(project_root: Path = EXPECTATIONS_DIR) -> Path:
+    return project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
