@@ -117,18 +117,19 @@ def test_a_blocked_runs_status_names_the_critical_expectations_that_failed(wareh
         ensure_schemas(conn)
         conn.execute(
             """insert into ops.dq_results (run_id, run_at, checkpoint, suite, table_name, system, expectation,
-                                           description, severity, success, observed_value, unexpected_count)
-               values ('gx-0', %(before)s, 'staging', 's', 'stg_erp__users', 'erp', 'x', 'old', 'critical', false,
-                       null, 1),
+                                           description, severity, dimension, success, observed_value,
+                                           unexpected_count)
+               values ('gx-0', %(before)s, 'staging', 's', 'stg_erp__users', 'erp', 'x', 'old', 'critical', 'validity',
+                       false, null, 1),
                       -- a SQL expectation: the count is its observed value
                       ('gx-1', %(after)s, 'staging', 's', 'stg_ops__quarantine', 'ops', 'unexpected_rows_expectation',
-                       'no open critical quarantined row', 'critical', false, '2', null),
+                       'no open critical quarantined row', 'critical', 'consistency', false, '2', null),
                       ('gx-1', %(after)s, 'staging', 's', 'stg_erp__batches', 'erp',
-                       'expect_column_values_to_not_be_null', null, 'critical', false, null, 3),
+                       'expect_column_values_to_not_be_null', null, 'critical', 'completeness', false, null, 3),
                       ('gx-1', %(after)s, 'staging_warnings', 's', 'stg_erp__materials', 'erp',
-                       'expect_column_values_to_be_in_set', null, 'warning', false, null, 5),
+                       'expect_column_values_to_be_in_set', null, 'warning', 'validity', false, null, 5),
                       ('gx-1', %(after)s, 'staging', 's', 'stg_wms__tasks', 'wms',
-                       'expect_column_values_to_be_unique', null, 'critical', true, null, 0)""",
+                       'expect_column_values_to_be_unique', null, 'critical', 'uniqueness', true, null, 0)""",
             {"before": datetime(2026, 4, 13, 5, tzinfo=UTC), "after": datetime(2026, 4, 13, 6, 5, tzinfo=UTC)},
         )
     failed = publish.failed_critical_expectations(conninfo, since=STARTED_AT)

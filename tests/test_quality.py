@@ -41,7 +41,7 @@ UNKNOWN_MATERIAL = "000000000099999999"
 # --- static: the committed context is what SUITES says ------------------------
 
 
-def test_every_staging_model_has_a_suite_and_every_expectation_a_severity():
+def test_every_staging_model_has_a_suite_and_every_expectation_a_severity_and_a_dimension():
     staging = [s for s in suites.SUITES if s.schema == "staging"]
     assert len([s for s in staging if s.system in ("erp", "wms", "mes")]) == CONTRACT_STAGING_MODELS
     committed = EXPECTATIONS_DIR / "gx" / "expectations"
@@ -55,6 +55,7 @@ def test_every_staging_model_has_a_suite_and_every_expectation_a_severity():
                 suite = json.loads(path.read_text())
                 assert len(suite["expectations"]) == len(expected), f"{name}: rebuild with `shrinkwatch gx build`"
                 assert {e["meta"]["severity"] for e in suite["expectations"]} == {severity}
+                assert [e["meta"]["dimension"] for e in suite["expectations"]] == [c.dimension for c in expected]
     checkpoints = {p.stem for p in (EXPECTATIONS_DIR / "gx" / "checkpoints").glob("*.json")}
     assert checkpoints == {"staging", "staging_warnings", "marts"}
 

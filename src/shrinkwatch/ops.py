@@ -7,20 +7,28 @@ extract/ledger.py), `ops.dq_results` one row per validated expectation
 `ops.quarantine` is not here: it is the union of the quarantine tables and
 lives with them (extract/warehouse.py).
 
-`ensure_ops_tables` creates them `if not exists`.
+`ensure_ops_tables` creates them `if not exists` and upgrades in place a
+`dq_results` created before `dimension` existed.
 """
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 
 from shrinkwatch.contracts import OPS_SCHEMA
+
+logger = logging.getLogger(__name__)
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
 PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
 DQ_RESULTS = f"{OPS_SCHEMA}.dq_results"
 PUBLISH_STATUSES = ("published", "blocked")
+# What a data-quality check judges (the meta.dimension of every GX expectation)
+DIMENSIONS = ("completeness", "validity", "uniqueness", "timeliness", "consistency")
+_DIMENSION_CHECK = "check (dimension in ({}))".format(", ".join(f"'{d}'" for d in DIMENSIONS))
 
 _DDL = f"""
 create table if not exists {LEDGER} (
@@ -60,6 +68,7 @@ create table if not exists {DQ_RESULTS} (
     description text,          -- what a SQL expectation (unexpected_rows_expectation) checks
     column_name text,
     severity text not null check (severity in ('critical', 'warning')),
+    dimension text not null {_DIMENSION_CHECK}, -- the expectation's meta.dimension
     success boolean not null,
     observed_value text,
     unexpected_count bigint,
@@ -81,6 +90,36 @@ create table if not exists {PUBLISH_RUNS} (
 );
 """
 
+# How the rows written before `dimension` existed are classified: as
+# fct_daily_data_quality classified them then, from the expectation type and a
+# SQL expectation's description.
+_DIMENSION_OF_OLD_ROWS = """
+case
+    when expectation = 'expect_column_values_to_not_be_null' then 'completeness'
+    when expectation in ('expect_column_values_to_be_unique', 'expect_compound_columns_to_be_unique')
+        then 'uniqueness'
+    when expectation = 'unexpected_rows_expectation' and description like 'time window:%' then 'timeliness'
+    when expectation = 'unexpected_rows_expectation' then 'consistency'
+    else 'validity'
+end"""
+
+
+def _upgrade_dq_results(conn: psycopg.Connection) -> None:
+    """Give a dq_results created before `dimension` existed the column, its
+    rows classified by one update. Checks the catalog first, so an up-to-date
+    table is not locked."""
+    present = conn.execute(
+        """select 1 from pg_attribute
+           where attrelid = %s::regclass and attname = 'dimension' and not attisdropped""",
+        (DQ_RESULTS,),
+    ).fetchone()
+    if present:
+        return
+    logger.info("upgrading %s: dimension", DQ_RESULTS)
+    conn.execute(f"alter table {DQ_RESULTS} add column dimension text {_DIMENSION_CHECK}")
+    conn.execute(f"update {DQ_RESULTS} set dimension = {_DIMENSION_OF_OLD_ROWS}")
+    conn.execute(f"alter table {DQ_RESULTS} alter column dimension set not null")
+
 
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
     """Create (or upgrade) the ops schema's tables and views, in the caller's transaction."""
@@ -88,3 +127,4 @@ def ensure_ops_tables(conn: psycopg.Connection) -> None:
     for statement in _DDL.split(";\n"):
         if statement.strip():
             conn.execute(statement)
+    _upgrade_dq_results(conn)

@@ -1,9 +1,8 @@
 -- One row per day (UTC) x system x data-quality dimension: how good each
 -- system's data was, from the GX results of every checkpoint run that day
 -- (ops.dq_results) and, for validity, the rows the extractors quarantined.
--- Expectation types map to dimensions here; a SQL expectation
--- (unexpected_rows_expectation) is timeliness when its description starts
--- with "time window:" (shrinkwatch.quality.TIMELINESS_PREFIX), else consistency.
+-- Each expectation's dimension is the one its GX meta names
+-- (shrinkwatch.quality.checks), recorded with its result.
 with
 
 results as not materialized (
@@ -23,16 +22,7 @@ expectation_checks as (
     select
         {{ utc_date('run_at') }} as quality_date,
         system,
-        case
-            when expectation = 'expect_column_values_to_not_be_null' then 'completeness'
-            when expectation in (
-                'expect_column_values_to_be_unique', 'expect_compound_columns_to_be_unique'
-            ) then 'uniqueness'
-            when expectation = 'unexpected_rows_expectation'
-                and expectation_description like 'time window:%' then 'timeliness'
-            when expectation = 'unexpected_rows_expectation' then 'consistency'
-            else 'validity'
-        end as dimension,
+        dimension,
         1 as expectations_evaluated,
         case when is_success then 0 else 1 end as expectations_failed,
         case when not is_success and severity = 'critical' then 1 else 0 end as critical_failures,

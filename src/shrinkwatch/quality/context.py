@@ -69,13 +69,12 @@ def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
             if not checks:
                 continue
             name = spec.name if severity == "critical" else f"{spec.name}__{severity}"
-            suite = context.suites.add(gx.ExpectationSuite(
-                name=name, meta={"schema": spec.schema, "table": spec.table, "system": spec.system,
-                                 "severity": severity},
-            ))
+            suite = context.suites.add(gx.ExpectationSuite(name=name, meta={**spec.meta, "severity": severity}))
             for check in checks:
                 expectation = getattr(gxe, check.expectation)
-                suite.add_expectation(expectation(**check.kwargs, meta={"severity": severity}))
+                suite.add_expectation(
+                    expectation(**check.kwargs, meta={"severity": severity, "dimension": check.dimension})
+                )
             definitions.setdefault(spec.checkpoint(severity), []).append(
                 context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
             )

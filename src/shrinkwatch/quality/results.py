@@ -1,6 +1,10 @@
 """A checkpoint run's results: flattened (`outcomes`), stored in
 `ops.dq_results` (`record_results`) and, on failure, described
 (`failure_message`) for the on-call engineer.
+
+What a result is about (its table, system, severity and quality dimension) is
+read from the meta that context.py wrote into the suite and the expectation,
+not derived from names: a result means what the committed context says.
 """
 
 from __future__ import annotations
@@ -8,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from shrinkwatch.ops import DQ_RESULTS
-from shrinkwatch.quality.suites import SUITES
 
 RESULTS_TABLE = DQ_RESULTS
 SAMPLE_SIZE = 10
@@ -20,11 +23,13 @@ class Outcome:
 
     suite: str
     table_name: str
+    validated_schema: str  # where the table was read (a mart's shadow)
     system: str
     expectation: str
     description: str | None  # what a SQL expectation checks
     column_name: str | None
     severity: str
+    dimension: str
     success: bool
     observed_value: str | None
     unexpected_count: int | None
@@ -43,9 +48,11 @@ class Outcome:
 
 def outcomes(checkpoint_result) -> list[Outcome]:
     """Every expectation result of a checkpoint run (SUMMARY result format)."""
+    # a suite's validation result does not carry the suite's meta: its checkpoint's definitions do
+    suite_meta = {d.suite.name: d.suite.meta for d in checkpoint_result.checkpoint_config.validation_definitions}
     rows = []
     for run in checkpoint_result.run_results.values():
-        suite_meta = run.meta or {}
+        meta = suite_meta[run.suite_name]
         for result in run.results:
             config = result.expectation_config
             details = result.result or {}
@@ -56,12 +63,14 @@ def outcomes(checkpoint_result) -> list[Outcome]:
                 observed = _exception_message(result.exception_info)
             rows.append(Outcome(
                 suite=run.suite_name,
-                table_name=_table_of(run.suite_name),
-                system=_system_of(run.suite_name),
+                table_name=meta["table"],
+                validated_schema=meta["validated_schema"],
+                system=meta["system"],
                 expectation=config.type,
                 description=config.description,
                 column_name=config.kwargs.get("column"),
-                severity=(config.meta or {}).get("severity") or suite_meta.get("severity", "critical"),
+                severity=meta["severity"],
+                dimension=config.meta["dimension"],
                 success=bool(result.success),
                 observed_value=None if observed is None else str(observed),
                 unexpected_count=details.get("unexpected_count"),
@@ -77,15 +86,6 @@ def _exception_message(exception_info: dict) -> str | None:
     infos = [exception_info, *exception_info.values()] if exception_info else []
     messages = [i["exception_message"] for i in infos if isinstance(i, dict) and i.get("exception_message")]
     return messages[0].splitlines()[0] if messages else None
-
-
-def _table_of(suite_name: str) -> str:
-    return suite_name.split("__warning")[0]
-
-
-def _system_of(suite_name: str) -> str:
-    table = _table_of(suite_name)
-    return next((s.system for s in SUITES if s.table == table), "unknown")
 
 
 def failure_message(checkpoint_name: str, checkpoint_result, conninfo: str | None = None) -> str:
@@ -106,8 +106,8 @@ def _sample_rows(outcome: Outcome, conninfo: str) -> list:
     its query for a few rows, substituting `{batch}` the way GX does."""
     import psycopg
 
-    schema = next(s.validated_schema for s in SUITES if s.table == outcome.table_name)
-    query = outcome.query.format(batch=f"(select * from {schema}.{outcome.table_name}) as subselect")
+    table = f"{outcome.validated_schema}.{outcome.table_name}"
+    query = outcome.query.format(batch=f"(select * from {table}) as subselect")
     try:
         with psycopg.connect(conninfo) as conn:
             return [tuple(row) for row in conn.execute(f"select * from ({query}) as unexpected limit {SAMPLE_SIZE}")]
@@ -124,14 +124,15 @@ def record_results(checkpoint_name: str, checkpoint_result, conninfo: str) -> in
     run_id = str(checkpoint_result.run_id.run_name or run_at.isoformat())
     rows = [
         (run_id, run_at, checkpoint_name, o.suite, o.table_name, o.system, o.expectation, o.description,
-         o.column_name, o.severity, o.success, o.observed_value, o.unexpected_count, o.element_count)
+         o.column_name, o.severity, o.dimension, o.success, o.observed_value, o.unexpected_count, o.element_count)
         for o in outcomes(checkpoint_result)
     ]
     with psycopg.connect(conninfo) as conn, conn.cursor() as cursor:
         cursor.executemany(
             f"""insert into {RESULTS_TABLE} (run_id, run_at, checkpoint, suite, table_name, system, expectation,
-                description, column_name, severity, success, observed_value, unexpected_count, element_count)
-                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                description, column_name, severity, dimension, success, observed_value, unexpected_count,
+                element_count)
+                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             rows,
         )
     return len(rows)

@@ -27,11 +27,12 @@ from shrinkwatch.publish import SHADOW_SCHEMAS
 from shrinkwatch.quality.checks import (
     Check,
     at_least_zero,
-    column_types,
+    between,
     in_set,
     in_time_window,
     material_in_master,
     not_null,
+    ordered_columns,
     regex,
     rows,
     same_count,
@@ -65,10 +66,10 @@ QUARANTINE_GATE = "no open critical quarantined row (re-deliver it from the sour
 class Suite:
     table: str
     schema: str
-    # The model's columns in order, `name:TYPE` with TYPE the PostgreSQL type
-    # (TIMESTAMPTZ for timestamp with time zone): the schema expectations are
-    # generated from it. Empty
-    # for marts, whose schema dbt's enforced contracts already guarantee.
+    # The model's column names in order, space-separated: the ordered-columns
+    # expectation is generated from it (their types are the staging models'
+    # enforced dbt contracts). Empty for marts, whose enforced contracts hold
+    # their schema.
     columns: str
     checks: tuple[Check, ...]
 
@@ -93,36 +94,36 @@ class Suite:
         return self.schema if severity == "critical" else f"{self.schema}_warnings"
 
     def all_checks(self) -> tuple[Check, ...]:
-        columns = [item.split(":") for item in self.columns.split()]
-        if not columns:
-            return self.checks
-        schema = (
-            Check("ExpectTableColumnsToMatchOrderedList", {"column_list": [name for name, _ in columns]}),
-            column_types(self.schema, self.table, columns),
-        )
-        return schema + self.checks
+        columns = self.columns.split()
+        return (ordered_columns(*columns), *self.checks) if columns else self.checks
+
+    @property
+    def meta(self) -> dict:
+        """What the context writes into each of the table's suites, and result handling reads back."""
+        return {"schema": self.schema, "validated_schema": self.validated_schema, "table": self.table,
+                "system": self.system}
 
 
 MES_EVENT_COLUMNS = {
     "consumptions": (
-        "consumption_id:TEXT production_order_number:TEXT operation_number:TEXT line_code:TEXT "
-        "work_center_code:TEXT barcode:TEXT batch_number:TEXT operator_id:TEXT quantity:NUMERIC "
-        "unit:TEXT consumed_at:TIMESTAMPTZ updated_at:TIMESTAMPTZ load_id:INTEGER"
+        "consumption_id production_order_number operation_number line_code "
+        "work_center_code barcode batch_number operator_id quantity "
+        "unit consumed_at updated_at load_id"
     ),
     "scrap": (
-        "scrap_id:TEXT production_order_number:TEXT work_center_code:TEXT barcode:TEXT "
-        "batch_number:TEXT operator_id:TEXT disposal_reference:TEXT reason_code:TEXT quantity:NUMERIC "
-        "unit:TEXT recorded_at:TIMESTAMPTZ updated_at:TIMESTAMPTZ load_id:INTEGER"
+        "scrap_id production_order_number work_center_code barcode "
+        "batch_number operator_id disposal_reference reason_code quantity "
+        "unit recorded_at updated_at load_id"
     ),
     "line_returns": (
-        "line_return_id:TEXT production_order_number:TEXT barcode:TEXT batch_number:TEXT "
-        "operator_id:TEXT wms_task_reference:TEXT quantity:NUMERIC unit:TEXT returned_at:TIMESTAMPTZ "
-        "updated_at:TIMESTAMPTZ load_id:INTEGER"
+        "line_return_id production_order_number barcode batch_number "
+        "operator_id wms_task_reference quantity unit returned_at "
+        "updated_at load_id"
     ),
     "outsourcing": (
-        "outsourcing_event_id:TEXT vendor_number:TEXT barcode:TEXT batch_number:TEXT "
-        "reference_doc:TEXT direction:TEXT quantity:NUMERIC unit:TEXT moved_at:TIMESTAMPTZ "
-        "updated_at:TIMESTAMPTZ load_id:INTEGER"
+        "outsourcing_event_id vendor_number barcode batch_number "
+        "reference_doc direction quantity unit moved_at "
+        "updated_at load_id"
     ),
 }
 
@@ -130,9 +131,9 @@ MES_EVENT_COLUMNS = {
 SUITES: tuple[Suite, ...] = (
     # --- ERP ------------------------------------------------------------------
     Suite("stg_erp__materials", "staging", (
-        "material_number:TEXT material_description:TEXT base_unit:TEXT material_group:TEXT "
-        "material_spec:TEXT gtin:TEXT is_critical:BOOLEAN standard_price_cny:NUMERIC changed_at:TIMESTAMPTZ "
-        "load_id:INTEGER"
+        "material_number material_description base_unit material_group "
+        "material_spec gtin is_critical standard_price_cny changed_at "
+        "load_id"
     ), (
         *not_null("material_number", "base_unit", "is_critical"),
         unique("material_number"),
@@ -143,8 +144,8 @@ SUITES: tuple[Suite, ...] = (
         in_time_window("changed_at", severity="warning"),
     )),
     Suite("stg_erp__batches", "staging", (
-        "material_number:TEXT batch_number:TEXT vendor_batch_number:TEXT produced_on:DATE expires_on:DATE "
-        "created_at:TIMESTAMPTZ load_id:INTEGER"
+        "material_number batch_number vendor_batch_number produced_on expires_on "
+        "created_at load_id"
     ), (
         *not_null("material_number", "batch_number"),
         unique("material_number", "batch_number"),
@@ -154,13 +155,13 @@ SUITES: tuple[Suite, ...] = (
         in_time_window("created_at", severity="warning"),
     )),
     Suite("stg_erp__material_docs", "staging", (
-        "material_doc_number:TEXT material_doc_year:INTEGER material_doc_line:INTEGER "
-        "material_number:TEXT batch_number:TEXT plant_code:TEXT storage_location_code:TEXT "
-        "entered_by_user_id:TEXT production_order_number:TEXT purchase_order_number:TEXT "
-        "delivery_number:TEXT vendor_number:TEXT reversed_material_doc_number:TEXT "
-        "reversed_material_doc_line:INTEGER movement_type:TEXT debit_credit_indicator:TEXT "
-        "reason_code:TEXT line_text:TEXT quantity:NUMERIC base_unit:TEXT entry_quantity:NUMERIC "
-        "entry_unit:TEXT amount_cny:NUMERIC posted_on:DATE entered_at:TIMESTAMPTZ load_id:INTEGER"
+        "material_doc_number material_doc_year material_doc_line "
+        "material_number batch_number plant_code storage_location_code "
+        "entered_by_user_id production_order_number purchase_order_number "
+        "delivery_number vendor_number reversed_material_doc_number "
+        "reversed_material_doc_line movement_type debit_credit_indicator "
+        "reason_code line_text quantity base_unit entry_quantity "
+        "entry_unit amount_cny posted_on entered_at load_id"
     ), (
         *not_null("material_doc_number", "material_doc_year", "material_doc_line", "material_number",
                    "movement_type", "debit_credit_indicator", "quantity", "entered_at"),
@@ -177,10 +178,10 @@ SUITES: tuple[Suite, ...] = (
         regex("batch_number", ERP_BATCH),
     )),
     Suite("stg_erp__phys_inv_items", "staging", (
-        "phys_inv_doc_number:TEXT phys_inv_doc_line:INTEGER material_number:TEXT batch_number:TEXT "
-        "plant_code:TEXT storage_location_code:TEXT counted_by_user_id:TEXT posted_by_user_id:TEXT "
-        "difference_material_doc_number:TEXT book_quantity:NUMERIC counted_quantity:NUMERIC "
-        "base_unit:TEXT counted_on:DATE load_id:INTEGER"
+        "phys_inv_doc_number phys_inv_doc_line material_number batch_number "
+        "plant_code storage_location_code counted_by_user_id posted_by_user_id "
+        "difference_material_doc_number book_quantity counted_quantity "
+        "base_unit counted_on load_id"
     ), (
         *not_null("phys_inv_doc_number", "phys_inv_doc_line", "material_number"),
         unique("phys_inv_doc_number", "phys_inv_doc_line"),
@@ -189,9 +190,9 @@ SUITES: tuple[Suite, ...] = (
         in_time_window("counted_on", severity="warning"),
     )),
     Suite("stg_erp__releases", "staging", (
-        "release_id:TEXT material_number:TEXT batch_number:TEXT requested_by_user_id:TEXT "
-        "approved_by_user_id:TEXT material_doc_number:TEXT release_status:TEXT quantity:NUMERIC "
-        "base_unit:TEXT requested_at:TIMESTAMPTZ approved_at:TIMESTAMPTZ load_id:INTEGER"
+        "release_id material_number batch_number requested_by_user_id "
+        "approved_by_user_id material_doc_number release_status quantity "
+        "base_unit requested_at approved_at load_id"
     ), (
         *not_null("release_id", "material_number"),
         unique("release_id"),
@@ -200,17 +201,17 @@ SUITES: tuple[Suite, ...] = (
         in_time_window("requested_at", "approved_at", severity="warning"),
     )),
     Suite("stg_erp__users", "staging", (
-        "user_id:TEXT wms_user_id:TEXT mes_operator_id:TEXT plant_code:TEXT user_name:TEXT "
-        "department:TEXT load_id:INTEGER"
+        "user_id wms_user_id mes_operator_id plant_code user_name "
+        "department load_id"
     ), (
         *not_null("user_id"),
         unique("user_id"),
     )),
     # --- WMS ------------------------------------------------------------------
     Suite("stg_wms__items", "staging", (
-        "sku:TEXT erp_material_number:TEXT gtin:TEXT item_description:TEXT item_spec:TEXT "
-        "handling_unit:TEXT units_per_handling_unit:NUMERIC base_unit:TEXT source_file:TEXT "
-        "file_date:DATE file_seq:INTEGER file_line_number:INTEGER load_id:INTEGER"
+        "sku erp_material_number gtin item_description item_spec "
+        "handling_unit units_per_handling_unit base_unit source_file "
+        "file_date file_seq file_line_number load_id"
     ), (
         *not_null("sku"),
         unique("sku"),
@@ -218,9 +219,9 @@ SUITES: tuple[Suite, ...] = (
         *at_least_zero("units_per_handling_unit", severity="warning"),
     )),
     Suite("stg_wms__bin_stock", "staging", (
-        "warehouse_code:TEXT zone_code:TEXT bin_code:TEXT sku:TEXT lot_code:TEXT stock_status:TEXT "
-        "quantity:NUMERIC handling_unit:TEXT snapshot_at:TIMESTAMPTZ source_file:TEXT file_date:DATE "
-        "file_seq:INTEGER file_line_number:INTEGER load_id:INTEGER"
+        "warehouse_code zone_code bin_code sku lot_code stock_status "
+        "quantity handling_unit snapshot_at source_file file_date "
+        "file_seq file_line_number load_id"
     ), (
         *not_null("warehouse_code", "bin_code", "sku", "quantity", "snapshot_at"),
         in_set("stock_status", STOCK_STATUSES),
@@ -228,10 +229,10 @@ SUITES: tuple[Suite, ...] = (
         in_time_window("snapshot_at"),
     )),
     Suite("stg_wms__tasks", "staging", (
-        "task_id:TEXT sku:TEXT lot_code:TEXT from_bin_code:TEXT to_bin_code:TEXT reference_doc:TEXT "
-        "confirmed_by_user_id:TEXT device_id:TEXT scanned_barcode:TEXT task_type:TEXT quantity:NUMERIC "
-        "handling_unit:TEXT created_at:TIMESTAMPTZ confirmed_at:TIMESTAMPTZ source_file:TEXT file_date:DATE "
-        "file_seq:INTEGER file_line_number:INTEGER load_id:INTEGER"
+        "task_id sku lot_code from_bin_code to_bin_code reference_doc "
+        "confirmed_by_user_id device_id scanned_barcode task_type quantity "
+        "handling_unit created_at confirmed_at source_file file_date "
+        "file_seq file_line_number load_id"
     ), (
         *not_null("task_id", "task_type"),
         unique("task_id"),
@@ -243,10 +244,10 @@ SUITES: tuple[Suite, ...] = (
         *not_null("sku", "quantity", "handling_unit", "confirmed_at", severity="warning"),
     )),
     Suite("stg_wms__cycle_counts", "staging", (
-        "count_id:TEXT warehouse_code:TEXT bin_code:TEXT sku:TEXT lot_code:TEXT counted_by_user_id:TEXT "
-        "approved_by_user_id:TEXT is_recount:BOOLEAN system_quantity:NUMERIC counted_quantity:NUMERIC "
-        "handling_unit:TEXT counted_at:TIMESTAMPTZ source_file:TEXT file_date:DATE file_seq:INTEGER "
-        "file_line_number:INTEGER load_id:INTEGER"
+        "count_id warehouse_code bin_code sku lot_code counted_by_user_id "
+        "approved_by_user_id is_recount system_quantity counted_quantity "
+        "handling_unit counted_at source_file file_date file_seq "
+        "file_line_number load_id"
     ), (
         *not_null("count_id", "bin_code", "sku"),
         unique("count_id"),
@@ -255,9 +256,9 @@ SUITES: tuple[Suite, ...] = (
     )),
     # --- MES ------------------------------------------------------------------
     Suite("stg_mes__work_orders", "staging", (
-        "production_order_number:TEXT material_gtin:TEXT line_code:TEXT work_center_code:TEXT "
-        "order_status:TEXT planned_quantity:NUMERIC unit:TEXT released_at:TIMESTAMPTZ closed_at:TIMESTAMPTZ "
-        "updated_at:TIMESTAMPTZ load_id:INTEGER"
+        "production_order_number material_gtin line_code work_center_code "
+        "order_status planned_quantity unit released_at closed_at "
+        "updated_at load_id"
     ), (
         *not_null("production_order_number", "order_status"),
         *not_null("material_gtin", severity="warning"),
@@ -287,18 +288,18 @@ SUITES: tuple[Suite, ...] = (
     ),
     # --- derived --------------------------------------------------------------
     Suite("stg_derived__gs1_barcodes", "staging", (
-        "barcode:TEXT gtin:TEXT batch_as_printed:TEXT is_valid:BOOLEAN parse_error:TEXT quantity:NUMERIC load_id:BIGINT"
+        "barcode gtin batch_as_printed is_valid parse_error quantity load_id"
     ), (
         *not_null("barcode", "is_valid"),
         unique("barcode"),
         # a valid barcode passed its GTIN check digit when it was parsed
         rows("a valid barcode has a 14-digit GTIN",
               r"select * from {batch} where is_valid and (gtin is null or gtin !~ '^[0-9]{{14}}$')"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "is_valid", "value_set": [True]}, "warning"),
+        in_set("is_valid", [True], "warning"),
     )),
     Suite("stg_derived__location_map", "staging", (
-        "plant_code:TEXT storage_location_code:TEXT warehouse_code:TEXT zone_code:TEXT line_code:TEXT "
-        "work_center_code:TEXT location_description:TEXT load_id:BIGINT"
+        "plant_code storage_location_code warehouse_code zone_code line_code "
+        "work_center_code location_description load_id"
     ), (
         *not_null("plant_code", "storage_location_code"),
     )),
@@ -308,8 +309,8 @@ SUITES: tuple[Suite, ...] = (
     # incomplete, so nothing is published until the source re-delivers the
     # row or a reviewer releases it (`shrinkwatch quarantine release`).
     Suite("stg_ops__quarantine", "staging", (
-        "system:TEXT table_name:TEXT load_id:BIGINT source_ref:TEXT rule:TEXT severity:TEXT reason:TEXT "
-        "raw_record:JSONB is_open:BOOLEAN resolution:TEXT quarantined_at:TIMESTAMPTZ resolved_at:TIMESTAMPTZ"
+        "system table_name load_id source_ref rule severity reason "
+        "raw_record is_open resolution quarantined_at resolved_at"
     ), (
         rows(QUARANTINE_GATE,
               """select table_name, load_id, rule, source_ref, reason from {batch}
@@ -341,7 +342,7 @@ SUITES: tuple[Suite, ...] = (
     Suite("fct_case", "marts", "", (
         *not_null("case_id", "case_type", "score"),
         unique("case_id"),
-        Check("ExpectColumnValuesToBeBetween", {"column": "score", "min_value": 0, "max_value": 100}),
+        between("score", 0, 100),
         *at_least_zero("value_at_risk"),
         # a case's material, user and location are whatever its evidence
         # names (a count of a material the master lacks, a requester the user

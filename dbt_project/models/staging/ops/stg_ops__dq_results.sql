@@ -19,6 +19,7 @@ renamed as (
         description as expectation_description,
         column_name,
         severity,
+        dimension,
 
         ---------- outcome
         success as is_success,

@@ -1,0 +1,40 @@
+"""The ops tables: created with the other schemas, upgraded in place."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+
+from shrinkwatch.extract.warehouse import ensure_schemas
+from shrinkwatch.postgres import PgTarget
+from shrinkwatch.quality.suites import SUITES
+
+
+def _gx_type(expectation_class: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", expectation_class).lower()
+
+
+def test_a_dq_results_from_before_dimensions_gets_the_dimension_its_checks_now_record(warehouse: PgTarget):
+    """History written before `dimension` existed is classified as the mart
+    classified it then, and that is the dimension each check records now: the
+    daily KPIs of old and new runs agree."""
+    checks = [c for suite in SUITES for c in suite.all_checks()]
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        ensure_schemas(conn)
+        conn.execute("alter table ops.dq_results drop column dimension")
+        conn.cursor().executemany(
+            """insert into ops.dq_results (run_id, run_at, checkpoint, suite, table_name, system, expectation,
+                                           description, severity, success)
+               values (%s, now(), 'staging', 's', 't', 'erp', %s, %s, 'critical', true)""",
+            [(str(i), _gx_type(c.expectation), c.kwargs.get("description")) for i, c in enumerate(checks)],
+        )
+        conn.commit()
+        ensure_schemas(conn)
+        upgraded = dict(conn.execute("select run_id, dimension from ops.dq_results").fetchall())
+        nullable = conn.execute(
+            "select is_nullable from information_schema.columns"
+            " where table_schema = 'ops' and table_name = 'dq_results' and column_name = 'dimension'"
+        ).fetchone()[0]
+    assert upgraded == {str(i): c.dimension for i, c in enumerate(checks)}
+    assert nullable == "NO"
