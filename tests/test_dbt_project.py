@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
-from psycopg import sql
 
-from helpers import run_dbt
+from helpers.dbt import run_dbt
+from helpers.raw_rows import DERIVED_DDL, M1, M2, epoch_ms, insert_raw, load_raw, wms_file
 from shrinkwatch import contracts
 from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.postgres import PgTarget
@@ -42,18 +42,6 @@ STAGING_MODELS = {
     "mes_outsourcing": "stg_mes__outsourcing",
 }
 
-# Tables the pipeline derives itself (parsed barcodes, the location map), written
-# into raw beside the contract tables by another step, with exactly this DDL.
-DERIVED_DDL = """
-create table raw.gs1_barcodes (
-    barcode text primary key, is_valid boolean not null, gtin text, batch text,
-    quantity numeric, error text, _load_id bigint
-);
-create table raw.location_map (
-    werks text, lgort text, warehouse text, zone text, mes_line text,
-    mes_work_center text, description text, _load_id bigint
-);
-"""
 DERIVED_STAGING_MODELS = {
     "gs1_barcodes": "stg_derived__gs1_barcodes",
     "location_map": "stg_derived__location_map",
@@ -177,212 +165,6 @@ def test_rule_catalog_names_every_rule_of_the_sql_and_only_existing_vars():
 # --- dbt build on a real PostgreSQL -------------------------------------------
 
 SHANGHAI_TO_UTC = timedelta(hours=-8)
-LOAD_ID = 7
-
-
-def _epoch_ms(value: str) -> int:
-    return int(datetime.fromisoformat(value).timestamp() * 1000)
-
-
-def _insert(conn: psycopg.Connection, table: str, rows: list[dict]) -> None:
-    for row in rows:
-        row = {"_load_id": LOAD_ID, **row}
-        conn.execute(
-            sql.SQL("insert into {}.{} ({}) values ({})").format(
-                sql.Identifier(contracts.RAW_SCHEMA),
-                sql.Identifier(table),
-                sql.SQL(", ").join(map(sql.Identifier, row)),
-                sql.SQL(", ").join(sql.Placeholder() * len(row)),
-            ),
-            list(row.values()),
-        )
-
-
-def _wms_file(entity: str, day: str, seq: int, line: int) -> dict:
-    suffix = f"_{seq}" if seq else ""
-    return {
-        "_source_file": f"wms_{entity}_{day.replace('-', '')}{suffix}.csv",
-        "_file_date": date.fromisoformat(day),
-        "_file_seq": seq,
-        "_line_no": line,
-    }
-
-
-M1, M2 = "000000000010001234", "000000000010005678"
-
-
-def _load_raw(target: PgTarget) -> None:
-    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        conn.execute(f"create schema {contracts.RAW_SCHEMA}")
-        for table in contracts.TABLES:
-            conn.execute(contracts.raw_table_ddl(table))
-        conn.execute(DERIVED_DDL)
-        ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
-
-        _insert(
-            conn,
-            "erp_material",
-            [
-                {
-                    "matnr": M1,
-                    "maktx": "不锈钢螺栓",
-                    "meins": "EA",
-                    "critical": "X",
-                    "std_price": 1.25,
-                    "changed_at": datetime(2026, 4, 1, 10, 0),
-                },
-                {
-                    "matnr": M2,
-                    "maktx": "树脂",
-                    "meins": "KG",
-                    "critical": "",
-                    "std_price": 30,
-                    "changed_at": datetime(2026, 4, 1, 11, 0),
-                },
-            ],
-        )
-        _insert(conn, "erp_user", [{"usnam": "ZHANGW", "name": "Zhang Wei", "werks": "1000"}])
-        doc = {
-            "mjahr": 2026,
-            "zeile": 1,
-            "shkzg": "H",
-            "bwart": "261",
-            "usnam": "ZHANGW",
-            "lgort": "0001",
-            "menge": 10,
-            "meins": "EA",
-            "cpudt": date(2026, 4, 12),
-        }
-        _insert(
-            conn,
-            "erp_material_doc",
-            [
-                {**doc, "mblnr": "4900000001", "matnr": M1, "werks": "1000", "cputm": "09:00:00"},
-                # 07:00 in Shanghai is the previous UTC day
-                {**doc, "mblnr": "4900000002", "matnr": M2, "werks": "1000", "cputm": "07:00:00"},
-                {**doc, "mblnr": "4900000003", "matnr": M1, "werks": "2000", "cputm": "10:00:00"},
-                {**doc, "mblnr": "4900000004", "matnr": M1, "werks": "1000", "cputm": "12:00:00"},
-            ],
-        )
-
-        _insert(
-            conn,
-            "wms_item",
-            [
-                {
-                    "sku": "SKU-10001234",
-                    "description": "old",
-                    "uom": "EA",
-                    **_wms_file("item", "2026-04-11", 0, 2),
-                },
-                {
-                    "sku": "SKU-10005678",
-                    "description": "resin",
-                    "uom": "BAG",
-                    **_wms_file("item", "2026-04-11", 0, 3),
-                },
-                {
-                    "sku": "SKU-10001234",
-                    "description": "new",
-                    "uom": "EA",
-                    **_wms_file("item", "2026-04-12", 0, 2),
-                },
-            ],
-        )
-        _insert(
-            conn,
-            "wms_bin_stock",
-            [
-                {
-                    "snapshot_at": datetime(2026, 4, 12, 15, 59, 59, tzinfo=UTC),
-                    "warehouse": "WH01",
-                    "zone": "A",
-                    "bin": bin_,
-                    "sku": sku,
-                    "lot": "lot-b2604120a7",
-                    "qty": 3,
-                    "uom": "EA",
-                    "status": "AVAILABLE",
-                    **_wms_file("bin_stock", "2026-04-12", 0, line),
-                }
-                for line, (bin_, sku) in enumerate(
-                    [("A-01-01-01", "SKU-10001234"), ("A-01-01-02", "SKU-10005678")], 2
-                )
-            ],
-        )
-        task = {"task_type": "LINE_FEED", "sku": "SKU-10001234", "qty": 1, "uom": "EA"}
-        _insert(
-            conn,
-            "wms_task",
-            [
-                {
-                    **task,
-                    "task_id": "T3",
-                    "to_bin": "X-99",
-                    "created_at": datetime(2026, 4, 11, 3, tzinfo=UTC),
-                    **_wms_file("task", "2026-04-11", 0, 2),
-                },
-                # the 04-12 export came twice: _1 replaces _0, whose T2 is therefore gone
-                {
-                    **task,
-                    "task_id": "T1",
-                    "from_bin": "A-01-01-01",
-                    "to_bin": "LINE-9",
-                    "qty": 9,
-                    "created_at": datetime(2026, 4, 12, 2, tzinfo=UTC),
-                    **_wms_file("task", "2026-04-12", 0, 2),
-                },
-                {
-                    **task,
-                    "task_id": "T2",
-                    "from_bin": "A-01-01-01",
-                    "created_at": datetime(2026, 4, 12, 3, tzinfo=UTC),
-                    **_wms_file("task", "2026-04-12", 0, 3),
-                },
-                {
-                    **task,
-                    "task_id": "T1",
-                    "from_bin": "A-01-01-01",
-                    "to_bin": "LINE-9",
-                    "qty": 2,
-                    "created_at": datetime(2026, 4, 12, 2, tzinfo=UTC),
-                    **_wms_file("task", "2026-04-12", 1, 2),
-                },
-            ],
-        )
-
-        _insert(
-            conn,
-            "mes_work_orders",
-            [
-                {
-                    "order_no": "1000123",
-                    "material": "06901234567892",
-                    "status": "RUNNING",
-                    "released_at": _epoch_ms("2026-04-12T00:00:00+00:00"),
-                    "updated_at": _epoch_ms("2026-04-12T00:00:00+00:00"),
-                },
-            ],
-        )
-        _insert(
-            conn,
-            "mes_consumptions",
-            [
-                {
-                    "event_id": f"C-{i}",
-                    "order_no": "1000123",
-                    "barcode": "(01)06901234567892(10)B2604120A7",
-                    "qty": 1,
-                    "uom": "pcs",
-                    "consumed_at": _epoch_ms(at),
-                    "updated_at": _epoch_ms(at),
-                }
-                for i, at in enumerate(
-                    ["2026-04-12T01:23:45.123+00:00", "2026-04-12T23:59:59+00:00"]
-                )
-            ],
-        )
-
 
 MART_ROWS = """
     select activity_date, source_table, site_code, row_count, material_count
@@ -391,7 +173,7 @@ MART_ROWS = """
 
 
 def test_dbt_build_stages_the_raw_rows_and_builds_the_mart(warehouse: PgTarget, tmp_path: Path):
-    _load_raw(warehouse)
+    load_raw(warehouse)
 
     result = run_dbt(warehouse, tmp_path, "build")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
@@ -530,7 +312,7 @@ def _load_canonical_raw(target: PgTarget) -> None:
             conn.execute(contracts.raw_table_ddl(table))
         conn.execute(DERIVED_DDL)
         ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
-        _insert(
+        insert_raw(
             conn,
             "erp_material",
             [
@@ -539,19 +321,19 @@ def _load_canonical_raw(target: PgTarget) -> None:
                 {"matnr": M3, "meins": "G", "spec": "色号 2536", "gtin": GTIN_M3.lstrip("0")},
             ],
         )
-        _insert(
+        insert_raw(
             conn,
             "erp_batch",
             [{"matnr": M2, "charg": "B2604120A7"}, {"matnr": M3, "charg": "B2604120C1"}],
         )
-        _insert(
+        insert_raw(
             conn,
             "erp_user",
             [{"usnam": "ZHANGW", "werks": "1000", "wms_user": "wms1_zhangw", "mes_operator": "OP1"}],
         )
         doc = {"mjahr": 2026, "zeile": 1, "werks": "1000", "lgort": "1001", "usnam": "ZHANGW",
                "budat": date(2026, 4, 12), "cpudt": date(2026, 4, 12), "cputm": "09:00:00"}
-        _insert(
+        insert_raw(
             conn,
             "erp_material_doc",
             [
@@ -563,8 +345,8 @@ def _load_canonical_raw(target: PgTarget) -> None:
                  "ebeln": "4500000001"},
             ],
         )
-        item = _wms_file("item", "2026-04-11", 0, 2)
-        _insert(
+        item = wms_file("item", "2026-04-11", 0, 2)
+        insert_raw(
             conn,
             "wms_item",
             [
@@ -579,8 +361,8 @@ def _load_canonical_raw(target: PgTarget) -> None:
             ],
         )
         stock = {"snapshot_at": datetime(2026, 4, 12, 15, 59, 59, tzinfo=UTC), "warehouse": "WH01",
-                 "qty": 3, "uom": "BAG", "status": "AVAILABLE", **_wms_file("bin_stock", "2026-04-12", 0, 2)}
-        _insert(
+                 "qty": 3, "uom": "BAG", "status": "AVAILABLE", **wms_file("bin_stock", "2026-04-12", 0, 2)}
+        insert_raw(
             conn,
             "wms_bin_stock",
             [
@@ -590,8 +372,8 @@ def _load_canonical_raw(target: PgTarget) -> None:
             ],
         )
         task = {"qty": 2, "uom": "BAG", "created_at": at, "confirmed_at": at,
-                "confirmed_by": "wms1_zhangw", **_wms_file("task", "2026-04-12", 0, 2)}
-        _insert(
+                "confirmed_by": "wms1_zhangw", **wms_file("task", "2026-04-12", 0, 2)}
+        insert_raw(
             conn,
             "wms_task",
             [
@@ -602,17 +384,17 @@ def _load_canonical_raw(target: PgTarget) -> None:
                  "to_bin": "A-01-01-01", "qty": 1, "ref_doc": "4500000001", "_line_no": 3},
             ],
         )
-        _insert(
+        insert_raw(
             conn,
             "mes_work_orders",
             [{"order_no": "1000123", "material": "06901234000030", "line": "L11", "work_center": "WC1101",
-              "status": "RUNNING", "released_at": _epoch_ms("2026-04-12T00:00:00+00:00"),
-              "updated_at": _epoch_ms("2026-04-12T00:00:00+00:00")}],
+              "status": "RUNNING", "released_at": epoch_ms("2026-04-12T00:00:00+00:00"),
+              "updated_at": epoch_ms("2026-04-12T00:00:00+00:00")}],
         )
         event = {"order_no": "1000123", "line": "L11", "work_center": "WC1101", "operator_id": "OP1",
-                 "consumed_at": _epoch_ms("2026-04-12T02:00:00+00:00"),
-                 "updated_at": _epoch_ms("2026-04-12T02:00:00+00:00")}
-        _insert(
+                 "consumed_at": epoch_ms("2026-04-12T02:00:00+00:00"),
+                 "updated_at": epoch_ms("2026-04-12T02:00:00+00:00")}
+        insert_raw(
             conn,
             "mes_consumptions",
             [
@@ -621,7 +403,7 @@ def _load_canonical_raw(target: PgTarget) -> None:
                 {**event, "event_id": "C-3", "barcode": BARCODE_UNKNOWN, "batch": "X1", "qty": 1, "uom": "pcs"},
             ],
         )
-        _insert(
+        insert_raw(
             conn,
             "gs1_barcodes",
             [
@@ -632,7 +414,7 @@ def _load_canonical_raw(target: PgTarget) -> None:
         )
         zone = {"werks": "1000", "warehouse": "WH01"}
         line = {"werks": "1000", "warehouse": "", "zone": ""}
-        _insert(
+        insert_raw(
             conn,
             "location_map",
             [

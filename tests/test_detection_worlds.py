@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_dbt
+from helpers.dbt import run_dbt
 from shrinkwatch import evaluate
 from shrinkwatch.demo import generate_plant
 from shrinkwatch.demo.mes_server import MesServer

@@ -11,6 +11,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from helpers.erp import doc
+from helpers.erp import insert as insert_erp
+from helpers.mes import T0, TOKEN, consumption, write_rows
+from helpers.wms import TASK_HEADER, task, write
 from shrinkwatch.contracts import BY_NAME, CRITICAL_RULES, MES_TABLES, TABLES, WARNING_RULES, rule_severity
 from shrinkwatch.demo import gs1
 from shrinkwatch.demo.mes_server import MesServer
@@ -19,10 +23,6 @@ from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.mes import extract_mes
 from shrinkwatch.extract.validation import Rejection, RowValidator
 from shrinkwatch.extract.wms import extract_wms
-from test_extract_erp import doc
-from test_extract_erp import insert as insert_erp
-from test_extract_mes import T0, TOKEN, consumption, write_rows
-from test_extract_wms import TASK_HEADER, task, write
 
 GTIN = gs1.gtin13("690123", 4567).zfill(14)
 WRONG_CHECK_DIGIT = GTIN[:-1] + str((int(GTIN[-1]) + 1) % 10)

@@ -8,31 +8,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from helpers.erp import doc, insert
 from shrinkwatch.contracts import ERP_TABLES
 from shrinkwatch.extract.erp import extract_erp
 from shrinkwatch.extract.ledger import unconserved_loads
-
-DOC_COLUMNS = [c.name for c in ERP_TABLES[2].columns]
-
-
-def doc(mblnr: str, cpudt: str, cputm: str, menge: str = "10.000", zeile: int = 1) -> dict:
-    row = dict.fromkeys(DOC_COLUMNS)
-    row |= {
-        "mblnr": mblnr, "mjahr": 2026, "zeile": zeile, "bwart": "261", "shkzg": "H",
-        "matnr": "000000000010001234", "werks": "1000", "lgort": "0001", "charg": "B2604120A7",
-        "menge": menge, "meins": "KG", "budat": cpudt, "cpudt": cpudt, "cputm": cputm,
-        "usnam": "LI.WEI", "dmbtr": "12.50",
-    }
-    return row
-
-
-def insert(db: Path, table: str, rows: list[dict]) -> None:
-    with sqlite3.connect(db) as conn:
-        for row in rows:
-            conn.execute(
-                f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
-                list(row.values()),
-            )
 
 
 @pytest.fixture

@@ -9,6 +9,11 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from helpers.erp import doc
+from helpers.erp import insert as insert_erp
+from helpers.location_map import LINE_ROW, ZONE_ROW
+from helpers.location_map import write as write_map
+from helpers.wms import TASK_HEADER, task, write
 from shrinkwatch.cli import main
 from shrinkwatch.extract import quarantine
 from shrinkwatch.extract.erp import extract_erp
@@ -16,11 +21,6 @@ from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.location_map import load_location_map
 from shrinkwatch.extract.warehouse import QUARANTINE_VIEW_COLUMNS, ensure_schemas
 from shrinkwatch.extract.wms import extract_wms
-from test_extract_erp import doc
-from test_extract_erp import insert as insert_erp
-from test_extract_location_map import LINE_ROW, ZONE_ROW
-from test_extract_location_map import write as write_map
-from test_extract_wms import TASK_HEADER, task, write
 
 
 def query(conninfo: str, sql: str, params: tuple = ()) -> list[tuple]:

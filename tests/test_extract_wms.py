@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import psycopg
 
+from helpers.wms import ITEM_HEADER, STOCK_HEADER, TASK_HEADER, stock, task, write
 from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.wms import extract_wms
-
-TASK_HEADER = (
-    "task_id,task_type,sku,lot,from_bin,to_bin,qty,uom,ref_doc,created_at,confirmed_at,"
-    "confirmed_by,device_id,scanned_barcode"
-)
-STOCK_HEADER = "snapshot_at,warehouse,zone,bin,sku,lot,qty,uom,status"
-ITEM_HEADER = "sku,erp_material,gtin,description,uom,units_per_uom,base_uom,spec"
-
-
-def task(task_id: str, qty: str = "2") -> str:
-    return (
-        f"{task_id},PICK,SKU-10001234,LOT-B2604120A7,A-01-02-03,LINE-01,{qty},BAG,"
-        "000001000123,2026-04-12T01:23:45Z,2026-04-12T01:40:00Z,wms.li,RF-07,"
-    )
-
-
-def stock(bin_code: str, qty: str) -> str:
-    return f"2026-04-12T16:00:00Z,WH01,A,{bin_code},SKU-10001234,b2604120a7,{qty},BAG,AVAILABLE"
-
-
-def write(landing: Path, name: str, header: str, lines: list[str], encoding="utf-8") -> Path:
-    path = landing / name
-    path.write_bytes("\r\n".join([header, *lines, ""]).encode(encoding))
-    return path
 
 
 def query(conninfo: str, sql: str) -> list[tuple]:

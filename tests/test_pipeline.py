@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from helpers.erp import insert as insert_rows
 from shrinkwatch import contracts, evaluate, report
 from shrinkwatch.demo import gs1
 from shrinkwatch.main_job import EXTRACT_DAGS, TRANSFORM_DAG, run_main_job
@@ -31,7 +32,6 @@ from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget
 from shrinkwatch.quality.context import data_docs_index
 from shrinkwatch.quality.suites import QUARANTINE_GATE, SUITES
 from shrinkwatch.settings import Settings
-from test_extract_erp import insert as insert_rows
 
 # the shared fixture runs the pipeline twice (a few minutes) inside the first test
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(2400)]

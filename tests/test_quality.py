@@ -15,11 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import run_dbt
+from helpers.dbt import run_dbt
+from helpers.raw_rows import M1, load_raw
 from shrinkwatch.postgres import PgTarget, drop_database, ensure_database
 from shrinkwatch.quality import context, suites
 from shrinkwatch.settings import EXPECTATIONS_DIR
-from test_dbt_project import M1, _load_raw
 
 CONTRACT_STAGING_MODELS = 15
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,7 +75,7 @@ def staged(pg_server: PgTarget, dbt_dir: Path) -> PgTarget:
     change to raw shows in staging at once)."""
     target = pg_server.with_db(f"q_{uuid.uuid4().hex[:10]}")
     ensure_database(pg_server, target.dbname)
-    _load_raw(target)
+    load_raw(target)
     built = run_dbt(target, dbt_dir, "build", "--select", "path:models/staging")
     assert built.returncode == 0, built.stdout[-4000:]
     yield target

@@ -1,4 +1,4 @@
-"""Helpers the test modules share (not tests themselves)."""
+"""The real dbt CLI on dbt_project/, as every test module that builds models runs it."""
 
 from __future__ import annotations
 
