@@ -89,3 +89,16 @@ def test_the_readme_documents_every_setting():
     readme = (PROJECT_ROOT / "README.md").read_text()
     missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
     assert not missing, f"README.md does not document {missing}"
+
+
+def test_the_readme_architecture_table_matches_the_tree():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    architecture = readme.split("## Architecture", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"^\| `(src/shrinkwatch/[^`]*)`", architecture, re.M))
+    package = PROJECT_ROOT / "src" / "shrinkwatch"
+    tree = {"src/shrinkwatch/"} | {
+        f"src/shrinkwatch/{p.name}/" if p.is_dir() else f"src/shrinkwatch/{p.name}"
+        for p in package.iterdir()
+        if p.name != "__init__.py" and not p.name.startswith((".", "__pycache__"))
+    }
+    assert named == tree
