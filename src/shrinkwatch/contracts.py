@@ -25,7 +25,7 @@ model quarantine, because a quarantined row is missing from every model:
   material cannot be trusted.
 
 Everything else stays in raw and is only reported, by the GX warning suites
-(`quality.py`): master-data units and GTINs, WMS handling units and lot
+(`quality/suites.py`): master-data units and GTINs, WMS handling units and lot
 spellings, barcodes that are not GS1 at all (`raw.gs1_barcodes.is_valid`, a
 `data_quality` finding), cross-table references. Those rows are evidence for
 detection; dropping them would hide the very defect a case should show.

@@ -10,9 +10,11 @@ to `quarantine.<table>`, so rows_read = rows_loaded + rows_quarantined always.
     extract_wms(conninfo, landing_dir, ...) -> [LoadResult] wms.py
     extract_mes(conninfo, base_url, token, ...) -> [LoadResult] mes.py
 
-Shared machinery: validation.py (per-type parsing), loader.py (COPY + merge,
-and resolving the quarantine rows a load makes good), ledger.py (the ledger and
-LoadResult), quarantine.py (reading `ops.quarantine`, releasing rows by hand).
+Shared machinery: validation.py (per-type parsing and the row rules), gs1.py
+(GS1 barcode parsing, pure), loader.py (COPY + merge, and resolving the
+quarantine rows a load makes good), ledger.py (the ledger rows and
+LoadResult), quarantine.py (reading `ops.quarantine`, releasing rows by hand);
+barcodes.py loads every newly scanned barcode, parsed, into `raw.gs1_barcodes`.
 """
 
 from shrinkwatch.extract.erp import extract_erp
