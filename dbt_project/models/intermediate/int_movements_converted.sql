@@ -12,12 +12,9 @@ movements as not materialized (
 
 ),
 
-materials as (
+materials as not materialized (
 
-    select
-        {{ unpad_number('material_number') }} as material,
-        base_unit
-    from {{ ref('stg_erp__materials') }}
+    select * from {{ ref('int_materials') }}
 
 ),
 

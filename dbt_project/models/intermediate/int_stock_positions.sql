@@ -62,12 +62,18 @@ bins as not materialized (
 
 ),
 
+materials as not materialized (
+
+    select * from {{ ref('int_materials') }}
+
+),
+
 snapshot_rows as (
 
     select
         {{ plant_local_date('bin_stock.snapshot_at') }} as stock_date,
-        bins.plant_code as werks,
-        bins.storage_location_code as location,
+        bins.werks,
+        bins.location,
         items.material,
         {{ normalize_batch('bin_stock.lot_code') }} as batch,
         bin_stock.quantity * coalesce(by_sku.factor, generic.factor) as quantity_base
@@ -218,15 +224,6 @@ positions as (
     left join snapshot_days
         on key_days.stock_date = snapshot_days.stock_date
         and key_days.werks = snapshot_days.werks
-
-),
-
-materials as (
-
-    select
-        {{ unpad_number('material_number') }} as material,
-        base_unit
-    from {{ ref('stg_erp__materials') }}
 
 ),
 

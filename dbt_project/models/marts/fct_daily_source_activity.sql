@@ -32,7 +32,7 @@ erp_material_docs as (
     select
         'erp', 'erp_material_doc', 'entered_at',
         {{ utc_date('entered_at') }},
-        plant_code,
+        werks,
         material_number
     from {{ ref('stg_erp__material_docs') }}
 
@@ -44,7 +44,7 @@ erp_phys_inv_items as (
     select
         'erp', 'erp_phys_inv', 'counted_on',
         counted_on,
-        plant_code,
+        werks,
         material_number
     from {{ ref('stg_erp__phys_inv_items') }}
 

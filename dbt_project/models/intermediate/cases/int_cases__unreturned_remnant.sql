@@ -24,7 +24,7 @@ findings as (
     select
         {{ case_key(['werks', 'order_no', 'material']) }} as natural_key,
         werks,
-        line as location,
+        line_code as location,
         material,
         coalesce(remnant_batch, nullif(split_part(erp_issued_batches, ',', 1), '')) as batch,
         first_issue_user_id as user_id,

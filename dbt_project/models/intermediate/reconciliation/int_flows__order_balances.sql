@@ -264,8 +264,8 @@ final as (
         per_order.order_no,
         per_order.material,
         per_order.base_unit,
-        work_orders.line_code as line,
-        coalesce(per_order.mes_location, work_orders.storage_location_code, per_order.wms_line_location)
+        work_orders.line_code,
+        coalesce(per_order.mes_location, work_orders.location, per_order.wms_line_location)
             as line_location,
         work_orders.order_status,
         work_orders.released_at as order_released_at,

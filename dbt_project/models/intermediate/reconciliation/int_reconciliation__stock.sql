@@ -199,8 +199,8 @@ counts_converted as (
         counts_sequenced.lot_code,
         counts_sequenced.counted_by_user_id,
         counts_sequenced.approved_by_user_id,
-        bins.plant_code as werks,
-        bins.storage_location_code as location,
+        bins.werks,
+        bins.location,
         items.material,
         {{ normalize_batch('counts_sequenced.lot_code') }} as batch,
         counts_sequenced.system_quantity * coalesce(by_sku.factor, generic.factor) as system_quantity,
@@ -284,7 +284,7 @@ phys_inv_rows as (
                 then 'matched'
             else 'quantity_differs'
         end as label,
-        phys_inv.plant_code as werks,
+        phys_inv.werks,
         phys_inv.storage_location_code as location,
         {{ unpad_number('phys_inv.material_number') }} as material,
         phys_inv.batch_number as batch,
