@@ -29,6 +29,18 @@
 -- feeds the line, towards a lower one returns from it.
 with
 
+located_lines as not materialized (
+
+    select * from {{ ref('int_lines_located') }}
+
+),
+
+cycle_counts as not materialized (
+
+    select * from {{ ref('stg_wms__cycle_counts') }}
+
+),
+
 snapshots as not materialized (
 
     select * from {{ ref('stg_wms__bin_stock') }}
@@ -55,7 +67,7 @@ work_orders as not materialized (
 
 lines as not materialized (
 
-    select * from {{ ref('int_lines_located') }}
+    select * from located_lines
     where work_center_code is null
 
 ),
@@ -64,7 +76,7 @@ counted_bins as (
 
     select bin_code from snapshots
     union
-    select bin_code from {{ ref('stg_wms__cycle_counts') }}
+    select bin_code from cycle_counts
 
 ),
 
@@ -238,7 +250,7 @@ listed_prefixes as materialized (
         1, greatest(regexp_count(stock_bins.bin_code, '[^A-Za-z0-9]'), 1)
     ) as separator
     where regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) > 1
-    group by 1
+    group by left(stock_bins.bin_code, regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) - 1)
     having count(distinct (stock_bins.warehouse_code, stock_bins.zone_code)) = 1
         and count(distinct (stock_bins.werks, stock_bins.location)) = 1
 

@@ -4,6 +4,12 @@
 -- only a work centre can be placed too.
 with
 
+location_map as not materialized (
+
+    select * from {{ ref('stg_derived__location_map') }}
+
+),
+
 line_rows as (
 
     select
@@ -11,7 +17,7 @@ line_rows as (
         work_center_code,
         werks,
         storage_location_code as location
-    from {{ ref('stg_derived__location_map') }}
+    from location_map
     where line_code is not null
 
 ),

@@ -6,6 +6,12 @@
 -- Nothing is dropped: unresolved materials, units and users stay, flagged.
 with
 
+work_orders as not materialized (
+
+    select * from {{ ref('int_work_orders_mapped') }}
+
+),
+
 movements as not materialized (
 
     select * from {{ ref('int_movements_unioned') }}
@@ -40,7 +46,7 @@ reversed as (
 
 order_products as (
 
-    select order_no, material from {{ ref('int_work_orders_mapped') }}
+    select order_no, material from work_orders
     where material is not null
 
 ),

@@ -34,7 +34,7 @@ book_daily as (
         and direction in ('in', 'out')
         and location is not null
         and werks is not null
-    group by 1, werks, location, material, batch
+    group by {{ plant_local_date('occurred_at') }}, werks, location, material, batch
 
 ),
 

@@ -9,6 +9,12 @@
 -- is_unit_resolved = false.
 with
 
+mapped_items as not materialized (
+
+    select * from {{ ref('int_items_mapped') }}
+
+),
+
 materials as not materialized (
 
     select * from {{ ref('int_materials') }}
@@ -23,7 +29,7 @@ conversions as not materialized (
 
 items as not materialized (
 
-    select * from {{ ref('int_items_mapped') }}
+    select * from mapped_items
     where material is not null
 
 ),

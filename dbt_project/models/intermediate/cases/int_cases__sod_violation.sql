@@ -13,6 +13,12 @@
 {% set tz = var('plant_time_zone') %}
 with
 
+stock_records as not materialized (
+
+    select * from {{ ref('int_reconciliation__stock') }}
+
+),
+
 users as (
 
     select * from {{ ref('int_users_mapped') }}
@@ -45,7 +51,7 @@ movements as not materialized (
 
 counts as not materialized (
 
-    select * from {{ ref('int_reconciliation__stock') }}
+    select * from stock_records
     where rule_id = 'RECON-STOCK-002'
 
 ),

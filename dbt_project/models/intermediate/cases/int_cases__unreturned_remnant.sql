@@ -6,9 +6,15 @@
 -- a top-up or an issue after closing are excess_issue.
 with
 
-exceptions as (
+order_exceptions as not materialized (
 
     select * from {{ ref('int_flows__order_exceptions') }}
+
+),
+
+exceptions as (
+
+    select * from order_exceptions
     where rule_id = 'FLOW-R01'
 
 ),

@@ -25,6 +25,12 @@
 {% set match_hours = var('stock_adjustment_match_hours') %}
 with
 
+distorted_movements as not materialized (
+
+    select * from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
 positions as not materialized (
 
     select * from {{ ref('int_stock_positions') }}
@@ -83,7 +89,7 @@ distorted as (
 
     -- one defect per movement (a movement two defects distort names the first)
     select movement_id, min(defect_id) as defect_id
-    from {{ ref('int_data_quality_distorted_movements') }}
+    from distorted_movements
     group by movement_id
 
 ),
