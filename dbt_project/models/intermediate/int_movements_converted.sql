@@ -24,9 +24,9 @@ materials as not materialized (
 
 ),
 
-conversions as not materialized (
+factors as not materialized (
 
-    select * from {{ ref('int_unit_conversions_resolved') }}
+    select * from {{ ref('int_recorded_units_resolved') }}
 
 ),
 
@@ -62,8 +62,8 @@ converted as (
             when movements.source_system = 'erp' and movements.erp_unit = materials.base_unit
                 then movements.erp_quantity
             when movements.source_system = 'erp'
-                then movements.erp_quantity * generic.factor
-            else movements.quantity_as_recorded * coalesce(by_sku.factor, generic.factor)
+                then movements.erp_quantity * factors.factor
+            else movements.quantity_as_recorded * factors.factor
         end as quantity_base,
         users.user_id,
         reversed.movement_id is not null as is_reversed,
@@ -102,17 +102,13 @@ converted as (
     from movements
     left join materials
         on movements.material = materials.material
-    left join conversions as by_sku
-        on movements.material = by_sku.material
-        and movements.sku = by_sku.sku
-        and movements.unit_as_recorded = by_sku.unit
-    left join conversions as generic
-        on movements.material = generic.material
-        and generic.sku = ''
+    left join factors
+        on movements.material = factors.material
+        and coalesce(movements.sku, '') = factors.sku
         and case
             when movements.source_system = 'erp' then movements.erp_unit
             else movements.unit_as_recorded
-        end = generic.unit
+        end = factors.unit
     left join users
         on movements.source_system = users.source_system
         and movements.user_as_recorded = users.user_as_recorded

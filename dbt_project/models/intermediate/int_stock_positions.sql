@@ -50,9 +50,9 @@ items as not materialized (
 
 ),
 
-conversions as not materialized (
+factors as not materialized (
 
-    select * from {{ ref('int_unit_conversions_resolved') }}
+    select * from {{ ref('int_recorded_units_resolved') }}
 
 ),
 
@@ -76,20 +76,16 @@ snapshot_rows as (
         bins.location,
         items.material,
         {{ normalize_batch('bin_stock.lot_code') }} as batch,
-        bin_stock.quantity * coalesce(by_sku.factor, generic.factor) as quantity_base
+        bin_stock.quantity * factors.factor as quantity_base
     from bin_stock
     left join bins
         on bin_stock.bin_code = bins.bin_code
     left join items
         on bin_stock.sku = items.sku
-    left join conversions as by_sku
-        on items.material = by_sku.material
-        and bin_stock.sku = by_sku.sku
-        and bin_stock.handling_unit = by_sku.unit
-    left join conversions as generic
-        on items.material = generic.material
-        and generic.sku = ''
-        and bin_stock.handling_unit = generic.unit
+    left join factors
+        on items.material = factors.material
+        and bin_stock.sku = factors.sku
+        and bin_stock.handling_unit = factors.unit
 
 ),
 

@@ -55,9 +55,9 @@ items as not materialized (
 
 ),
 
-conversions as not materialized (
+factors as not materialized (
 
-    select * from {{ ref('int_unit_conversions_resolved') }}
+    select * from {{ ref('int_recorded_units_resolved') }}
 
 ),
 
@@ -209,12 +209,12 @@ counts_converted as (
         bins.location,
         items.material,
         {{ normalize_batch('counts_sequenced.lot_code') }} as batch,
-        counts_sequenced.system_quantity * coalesce(by_sku.factor, generic.factor) as system_quantity,
-        counts_sequenced.counted_quantity * coalesce(by_sku.factor, generic.factor) as counted_quantity,
+        counts_sequenced.system_quantity * factors.factor as system_quantity,
+        counts_sequenced.counted_quantity * factors.factor as counted_quantity,
         -- the step this count is recorded with: its handling unit's 10^-decimals
         power(10::numeric, -greatest(
             scale(counts_sequenced.system_quantity), scale(counts_sequenced.counted_quantity)
-        )) * coalesce(by_sku.factor, generic.factor) as count_step,
+        )) * factors.factor as count_step,
         coalesce(
             counts_sequenced.next_is_recount
             and counts_sequenced.next_counted_at <= counts_sequenced.counted_at + interval '1 day',
@@ -225,14 +225,10 @@ counts_converted as (
         on counts_sequenced.bin_code = bins.bin_code
     left join items
         on counts_sequenced.sku = items.sku
-    left join conversions as by_sku
-        on items.material = by_sku.material
-        and counts_sequenced.sku = by_sku.sku
-        and counts_sequenced.handling_unit = by_sku.unit
-    left join conversions as generic
-        on items.material = generic.material
-        and generic.sku = ''
-        and counts_sequenced.handling_unit = generic.unit
+    left join factors
+        on items.material = factors.material
+        and counts_sequenced.sku = factors.sku
+        and counts_sequenced.handling_unit = factors.unit
 
 ),
 
