@@ -140,9 +140,10 @@ def test_mart_accepts_every_source_table_with_an_activity_time():
 RULE_ID = re.compile(r"(?<![-\w])(?:RECON-STOCK|FLOW|STOCK|TIME|DUP|SOD|DQ)-[A-Z0-9]{3}\b")
 
 
-def test_rule_catalog_names_every_rule_of_the_sql_and_only_existing_vars():
+def test_rule_catalog_names_every_rule_of_the_sql():
     """seeds/detection_rules.csv has one row per rule the SQL raises or
-    reconciles, and its tolerances name only vars dbt_project.yml defines."""
+    reconciles, each described; its thresholds are the vars of
+    dbt_project.yml, which the models read, so the catalog holds none."""
     with (DBT_PROJECT / "seeds" / "detection_rules.csv").open(encoding="utf-8", newline="") as f:
         catalog = list(csv.DictReader(f))
     rule_ids = [row["rule_id"] for row in catalog]
@@ -153,12 +154,8 @@ def test_rule_catalog_names_every_rule_of_the_sql_and_only_existing_vars():
         for rule_id in RULE_ID.findall(path.read_text(encoding="utf-8"))
     }
     assert set(rule_ids) == named_in_sql
-    variables = yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    assert list(catalog[0]) == ["rule_id", "case_type", "description"]
     for row in catalog:
-        names = [name for name in row["tolerance"].split("; ") if name and name != "learnt"]
-        assert set(names) <= set(variables), (row["rule_id"], set(names) - set(variables))
-        units = [unit for unit in row["tolerance_unit"].split("; ") if unit]
-        assert len(units) == len(names), row["rule_id"]
         assert row["description"], row["rule_id"]
 
 

@@ -3,29 +3,83 @@
 -- every dialect; movements apply the same macro.
 with
 
+wms_tasks as not materialized (
+
+    select * from {{ ref('stg_wms__tasks') }}
+
+),
+
+wms_bin_stock as not materialized (
+
+    select * from {{ ref('stg_wms__bin_stock') }}
+
+),
+
+wms_cycle_counts as not materialized (
+
+    select * from {{ ref('stg_wms__cycle_counts') }}
+
+),
+
+mes_consumptions as not materialized (
+
+    select * from {{ ref('stg_mes__consumptions') }}
+
+),
+
+mes_scrap as not materialized (
+
+    select * from {{ ref('stg_mes__scrap') }}
+
+),
+
+mes_line_returns as not materialized (
+
+    select * from {{ ref('stg_mes__line_returns') }}
+
+),
+
+mes_outsourcing as not materialized (
+
+    select * from {{ ref('stg_mes__outsourcing') }}
+
+),
+
+barcodes as not materialized (
+
+    select * from {{ ref('stg_derived__gs1_barcodes') }}
+
+),
+
+erp_batch_master as not materialized (
+
+    select * from {{ ref('stg_erp__batches') }}
+
+),
+
 spellings as (
 
-    select 'wms' as source_system, lot_code as batch_as_recorded from {{ ref('stg_wms__tasks') }}
+    select 'wms' as source_system, lot_code as batch_as_recorded from wms_tasks
     union
-    select 'wms', lot_code from {{ ref('stg_wms__bin_stock') }}
+    select 'wms', lot_code from wms_bin_stock
     union
-    select 'wms', lot_code from {{ ref('stg_wms__cycle_counts') }}
+    select 'wms', lot_code from wms_cycle_counts
     union
-    select 'mes', batch_number from {{ ref('stg_mes__consumptions') }}
+    select 'mes', batch_number from mes_consumptions
     union
-    select 'mes', batch_number from {{ ref('stg_mes__scrap') }}
+    select 'mes', batch_number from mes_scrap
     union
-    select 'mes', batch_number from {{ ref('stg_mes__line_returns') }}
+    select 'mes', batch_number from mes_line_returns
     union
-    select 'mes', batch_number from {{ ref('stg_mes__outsourcing') }}
+    select 'mes', batch_number from mes_outsourcing
     union
-    select 'barcode', batch_as_printed from {{ ref('stg_derived__gs1_barcodes') }}
+    select 'barcode', batch_as_printed from barcodes
 
 ),
 
 erp_batches as (
 
-    select distinct batch_number from {{ ref('stg_erp__batches') }}
+    select distinct batch_number from erp_batch_master
 
 ),
 

@@ -29,6 +29,18 @@
 -- feeds the line, towards a lower one returns from it.
 with
 
+located_lines as not materialized (
+
+    select * from {{ ref('int_lines_located') }}
+
+),
+
+cycle_counts as not materialized (
+
+    select * from {{ ref('stg_wms__cycle_counts') }}
+
+),
+
 snapshots as not materialized (
 
     select * from {{ ref('stg_wms__bin_stock') }}
@@ -55,7 +67,7 @@ work_orders as not materialized (
 
 lines as not materialized (
 
-    select * from {{ ref('int_lines_located') }}
+    select * from located_lines
     where work_center_code is null
 
 ),
@@ -64,7 +76,7 @@ counted_bins as (
 
     select bin_code from snapshots
     union
-    select bin_code from {{ ref('stg_wms__cycle_counts') }}
+    select bin_code from cycle_counts
 
 ),
 
@@ -118,11 +130,11 @@ zone_locations as (
     select
         warehouse_code,
         zone_code,
-        plant_code,
-        storage_location_code,
+        werks,
+        location,
         count(*) over (partition by warehouse_code, zone_code) as candidate_count
     from (
-        select distinct warehouse_code, zone_code, plant_code, storage_location_code
+        select distinct warehouse_code, zone_code, werks, storage_location_code as location
         from location_map
         where warehouse_code is not null and zone_code is not null and line_code is null
     ) as distinct_zones
@@ -131,7 +143,7 @@ zone_locations as (
 
 line_side_locations as (
 
-    select distinct plant_code, storage_location_code
+    select distinct werks, storage_location_code as location
     from location_map
     where line_code is not null
 
@@ -139,11 +151,11 @@ line_side_locations as (
 
 warehouse_plants as (
 
-    select warehouse_code, min(plant_code) as plant_code
+    select warehouse_code, min(werks) as werks
     from location_map
     where warehouse_code is not null
     group by warehouse_code
-    having count(distinct plant_code) = 1
+    having count(distinct werks) = 1
 
 ),
 
@@ -175,17 +187,17 @@ bin_order_locations as (
 
     select
         order_bins.bin_code,
-        work_orders.plant_code,
-        work_orders.storage_location_code,
+        work_orders.werks,
+        work_orders.location,
         row_number() over (
             partition by order_bins.bin_code
-            order by count(*) desc, work_orders.storage_location_code
+            order by count(*) desc, work_orders.location
         ) as frequency_rank
     from order_bins
     inner join work_orders
         on {{ normalize_order_number('order_bins.reference_doc') }} = work_orders.order_no
-    where work_orders.storage_location_code is not null
-    group by order_bins.bin_code, work_orders.plant_code, work_orders.storage_location_code
+    where work_orders.location is not null
+    group by order_bins.bin_code, work_orders.werks, work_orders.location
 
 ),
 
@@ -195,11 +207,11 @@ stock_bins as (
         bin_zones.bin_code,
         bin_zones.warehouse_code,
         bin_zones.zone_code,
-        coalesce(single.plant_code, narrowed.plant_code) as plant_code,
-        coalesce(single.storage_location_code, narrowed.storage_location_code) as storage_location_code,
+        coalesce(single.werks, narrowed.werks) as werks,
+        coalesce(single.location, narrowed.location) as location,
         case
-            when single.storage_location_code is not null then 'zone'
-            when narrowed.storage_location_code is not null then 'orders'
+            when single.location is not null then 'zone'
+            when narrowed.location is not null then 'orders'
         end as located_via
     from bin_zones
     left join zone_locations as single
@@ -208,11 +220,11 @@ stock_bins as (
         and single.candidate_count = 1
     left join lateral (
         -- the zone's candidate storage location its orders point at
-        select by_orders.plant_code, by_orders.storage_location_code
+        select by_orders.werks, by_orders.location
         from zone_locations as candidate
         inner join bin_order_locations as by_orders
-            on candidate.plant_code = by_orders.plant_code
-            and candidate.storage_location_code = by_orders.storage_location_code
+            on candidate.werks = by_orders.werks
+            and candidate.location = by_orders.location
         where candidate.warehouse_code = bin_zones.warehouse_code
             and candidate.zone_code = bin_zones.zone_code
             and candidate.candidate_count > 1
@@ -231,16 +243,16 @@ listed_prefixes as materialized (
         left(stock_bins.bin_code, regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) - 1) as prefix,
         min(stock_bins.warehouse_code) as warehouse_code,
         min(stock_bins.zone_code) as zone_code,
-        min(stock_bins.plant_code) as plant_code,
-        min(stock_bins.storage_location_code) as storage_location_code
+        min(stock_bins.werks) as werks,
+        min(stock_bins.location) as location
     from stock_bins
     cross join lateral generate_series(
         1, greatest(regexp_count(stock_bins.bin_code, '[^A-Za-z0-9]'), 1)
     ) as separator
     where regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) > 1
-    group by 1
+    group by left(stock_bins.bin_code, regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) - 1)
     having count(distinct (stock_bins.warehouse_code, stock_bins.zone_code)) = 1
-        and count(distinct (stock_bins.plant_code, stock_bins.storage_location_code)) = 1
+        and count(distinct (stock_bins.werks, stock_bins.location)) = 1
 
 ),
 
@@ -272,8 +284,8 @@ unlisted_zones as (
         unlisted_prefixes.bin_code,
         listed_prefixes.warehouse_code,
         listed_prefixes.zone_code,
-        listed_prefixes.plant_code,
-        listed_prefixes.storage_location_code
+        listed_prefixes.werks,
+        listed_prefixes.location
     from unlisted_prefixes
     inner join listed_prefixes
         on unlisted_prefixes.prefix = listed_prefixes.prefix
@@ -295,20 +307,20 @@ classified as (
         coalesce(stock_bins.zone_code, unlisted_zones.zone_code) as zone_code,
         lines.line_code,
         coalesce(
-            stock_bins.plant_code, lines.plant_code, unlisted_zones.plant_code, by_orders.plant_code,
-            warehouse_plants.plant_code
-        ) as plant_code,
+            stock_bins.werks, lines.werks, unlisted_zones.werks, by_orders.werks,
+            warehouse_plants.werks
+        ) as werks,
         coalesce(
-            stock_bins.storage_location_code, lines.storage_location_code, unlisted_zones.storage_location_code,
-            by_orders.storage_location_code
-        ) as storage_location_code,
+            stock_bins.location, lines.location, unlisted_zones.location,
+            by_orders.location
+        ) as location,
         coalesce(
             stock_bins.located_via,
             case
                 when lines.line_code is not null then 'line'
-                when unlisted_zones.storage_location_code is not null then 'code_prefix'
-                when by_orders.storage_location_code is not null then 'orders'
-                when warehouse_plants.plant_code is not null then 'warehouse_prefix'
+                when unlisted_zones.location is not null then 'code_prefix'
+                when by_orders.location is not null then 'orders'
+                when warehouse_plants.werks is not null then 'warehouse_prefix'
             end
         ) as located_via
     from named_bins
@@ -331,7 +343,7 @@ classified as (
         and by_orders.frequency_rank = 1
         and stock_bins.bin_code is null
     left join lateral (
-        select warehouse_plants.plant_code
+        select warehouse_plants.werks
         from warehouse_plants
         where stock_bins.bin_code is null
             and named_bins.bin_code like warehouse_plants.warehouse_code || '-%'
@@ -348,14 +360,14 @@ ranked as (
         case
             when classified.bin_kind = 'line' then 2
             when classified.bin_kind in ('transit', 'unlisted') and classified.located_via = 'orders' then 2
-            when line_side_locations.storage_location_code is not null then 1
+            when line_side_locations.location is not null then 1
             else 0
         end as line_rank,
-        classified.storage_location_code is not null as is_location_resolved
+        classified.location is not null as is_location_resolved
     from classified
     left join line_side_locations
-        on classified.plant_code = line_side_locations.plant_code
-        and classified.storage_location_code = line_side_locations.storage_location_code
+        on classified.werks = line_side_locations.werks
+        and classified.location = line_side_locations.location
 
 )
 

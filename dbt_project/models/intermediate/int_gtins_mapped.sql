@@ -3,13 +3,25 @@
 -- item names its ERP material. A GTIN naming two materials maps to none.
 with
 
+erp_materials as not materialized (
+
+    select * from {{ ref('stg_erp__materials') }}
+
+),
+
+wms_items as not materialized (
+
+    select * from {{ ref('stg_wms__items') }}
+
+),
+
 erp_gtins as (
 
     select
         {{ gtin14('gtin') }} as gtin14,
         {{ unpad_number('material_number') }} as material,
         'erp_material' as mapped_via
-    from {{ ref('stg_erp__materials') }}
+    from erp_materials
     where {{ gtin14('gtin') }} is not null
 
 ),
@@ -20,8 +32,8 @@ wms_gtins as (
         {{ gtin14('items.gtin') }} as gtin14,
         {{ unpad_number('items.erp_material_number') }} as material,
         'wms_item' as mapped_via
-    from {{ ref('stg_wms__items') }} as items
-    inner join {{ ref('stg_erp__materials') }} as materials
+    from wms_items as items
+    inner join erp_materials as materials
         on {{ unpad_number('items.erp_material_number') }} = {{ unpad_number('materials.material_number') }}
     where {{ gtin14('items.gtin') }} is not null
         and {{ gtin14('items.gtin') }} not in (select gtin14 from erp_gtins)

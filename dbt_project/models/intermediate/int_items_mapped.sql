@@ -2,6 +2,12 @@
 -- erp_material, else by its GTIN), its pack and its spec beside ERP's.
 with
 
+erp_materials as not materialized (
+
+    select * from {{ ref('stg_erp__materials') }}
+
+),
+
 items as not materialized (
 
     select * from {{ ref('stg_wms__items') }}
@@ -13,7 +19,7 @@ materials as (
     select
         {{ unpad_number('material_number') }} as material,
         {{ normalize_spec('material_spec') }} as erp_spec_normalized
-    from {{ ref('stg_erp__materials') }}
+    from erp_materials
 
 ),
 

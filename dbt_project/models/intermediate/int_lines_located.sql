@@ -4,14 +4,20 @@
 -- only a work centre can be placed too.
 with
 
+location_map as not materialized (
+
+    select * from {{ ref('stg_derived__location_map') }}
+
+),
+
 line_rows as (
 
     select
         line_code,
         work_center_code,
-        plant_code,
-        storage_location_code
-    from {{ ref('stg_derived__location_map') }}
+        werks,
+        storage_location_code as location
+    from location_map
     where line_code is not null
 
 ),
@@ -21,11 +27,11 @@ by_line as (
     select
         line_code,
         null::text as work_center_code,
-        min(plant_code) as plant_code,
-        min(storage_location_code) as storage_location_code
+        min(werks) as werks,
+        min(location) as location
     from line_rows
     group by line_code
-    having count(distinct (plant_code, storage_location_code)) = 1
+    having count(distinct (werks, location)) = 1
 
 ),
 
@@ -34,12 +40,12 @@ by_work_center as (
     select
         null::text as line_code,
         work_center_code,
-        min(plant_code) as plant_code,
-        min(storage_location_code) as storage_location_code
+        min(werks) as werks,
+        min(location) as location
     from line_rows
     where work_center_code is not null
     group by work_center_code
-    having count(distinct (plant_code, storage_location_code)) = 1
+    having count(distinct (werks, location)) = 1
 
 ),
 

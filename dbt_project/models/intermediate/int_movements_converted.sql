@@ -6,24 +6,27 @@
 -- Nothing is dropped: unresolved materials, units and users stay, flagged.
 with
 
+work_orders as not materialized (
+
+    select * from {{ ref('int_work_orders_mapped') }}
+
+),
+
 movements as not materialized (
 
     select * from {{ ref('int_movements_unioned') }}
 
 ),
 
-materials as (
+materials as not materialized (
 
-    select
-        {{ unpad_number('material_number') }} as material,
-        base_unit
-    from {{ ref('stg_erp__materials') }}
+    select * from {{ ref('int_materials') }}
 
 ),
 
-conversions as not materialized (
+factors as not materialized (
 
-    select * from {{ ref('int_unit_conversions_resolved') }}
+    select * from {{ ref('int_recorded_units_resolved') }}
 
 ),
 
@@ -43,7 +46,7 @@ reversed as (
 
 order_products as (
 
-    select order_no, material from {{ ref('int_work_orders_mapped') }}
+    select order_no, material from work_orders
     where material is not null
 
 ),
@@ -59,8 +62,8 @@ converted as (
             when movements.source_system = 'erp' and movements.erp_unit = materials.base_unit
                 then movements.erp_quantity
             when movements.source_system = 'erp'
-                then movements.erp_quantity * generic.factor
-            else movements.quantity_as_recorded * coalesce(by_sku.factor, generic.factor)
+                then movements.erp_quantity * factors.factor
+            else movements.quantity_as_recorded * factors.factor
         end as quantity_base,
         users.user_id,
         reversed.movement_id is not null as is_reversed,
@@ -99,17 +102,13 @@ converted as (
     from movements
     left join materials
         on movements.material = materials.material
-    left join conversions as by_sku
-        on movements.material = by_sku.material
-        and movements.sku = by_sku.sku
-        and movements.unit_as_recorded = by_sku.unit
-    left join conversions as generic
-        on movements.material = generic.material
-        and generic.sku = ''
+    left join factors
+        on movements.material = factors.material
+        and coalesce(movements.sku, '') = factors.sku
         and case
             when movements.source_system = 'erp' then movements.erp_unit
             else movements.unit_as_recorded
-        end = generic.unit
+        end = factors.unit
     left join users
         on movements.source_system = users.source_system
         and movements.user_as_recorded = users.user_as_recorded

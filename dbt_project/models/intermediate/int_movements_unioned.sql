@@ -142,7 +142,7 @@ subcontracting_orders as (
     select
         {{ reference_key('purchase_order_number') }} as purchase_order_key,
         vendor_number,
-        min(plant_code) as plant_code
+        min(werks) as werks
     from erp_docs
     where movement_type = '541' and purchase_order_number is not null
     group by purchase_order_key, vendor_number
@@ -163,7 +163,7 @@ erp_movements as (
             when erp_lines.debit_credit_indicator = 'H' then 'out'
         end as direction,
         null::text as line_flow,
-        erp_lines.plant_code as werks,
+        erp_lines.werks,
         erp_lines.storage_location_code as location,
         null::text as to_location,
         erp_lines.vendor_number as partner_id,
@@ -204,10 +204,10 @@ wms_placed as (
             as from_kind,
         case when to_bins.bin_kind in ('stock', 'unlisted') then 'stock' else coalesce(to_bins.bin_kind, 'none') end
             as to_kind,
-        from_bins.plant_code as from_plant,
-        to_bins.plant_code as to_plant,
-        from_bins.storage_location_code as from_location,
-        to_bins.storage_location_code as to_location,
+        from_bins.werks as from_plant,
+        to_bins.werks as to_plant,
+        from_bins.location as from_location,
+        to_bins.location as to_location,
         coalesce(from_bins.line_rank, 0) as from_rank,
         coalesce(to_bins.line_rank, 0) as to_rank
     from wms_tasks
@@ -340,14 +340,14 @@ mes_movements as (
         mes_events.direction,
         null::text as line_flow,
         coalesce(
-            exact.plant_code, by_line.plant_code, by_work_center.plant_code, work_orders.plant_code,
-            subcontracting_orders.plant_code
+            exact.werks, by_line.werks, by_work_center.werks, work_orders.werks,
+            subcontracting_orders.werks
         ) as werks,
         coalesce(
-            exact.storage_location_code,
-            by_line.storage_location_code,
-            by_work_center.storage_location_code,
-            work_orders.storage_location_code
+            exact.location,
+            by_line.location,
+            by_work_center.location,
+            work_orders.location
         ) as location,
         null::text as to_location,
         mes_events.partner_id,

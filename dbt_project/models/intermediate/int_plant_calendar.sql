@@ -8,9 +8,15 @@
 {% set tz = var('plant_time_zone') %}
 with
 
-movements as not materialized (
+canonical_movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
+
+),
+
+movements as not materialized (
+
+    select * from canonical_movements
     where werks is not null
 
 ),

@@ -7,9 +7,15 @@
 -- coarser step differ by rounding only.
 with
 
-movements as not materialized (
+canonical_movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
+
+),
+
+movements as not materialized (
+
+    select * from canonical_movements
     where quantity_base is not null
         and quantity_as_recorded > 0
 

@@ -34,7 +34,7 @@ book_daily as (
         and direction in ('in', 'out')
         and location is not null
         and werks is not null
-    group by 1, werks, location, material, batch
+    group by {{ plant_local_date('occurred_at') }}, werks, location, material, batch
 
 ),
 
@@ -50,9 +50,9 @@ items as not materialized (
 
 ),
 
-conversions as not materialized (
+factors as not materialized (
 
-    select * from {{ ref('int_unit_conversions_resolved') }}
+    select * from {{ ref('int_recorded_units_resolved') }}
 
 ),
 
@@ -62,28 +62,30 @@ bins as not materialized (
 
 ),
 
+materials as not materialized (
+
+    select * from {{ ref('int_materials') }}
+
+),
+
 snapshot_rows as (
 
     select
         {{ plant_local_date('bin_stock.snapshot_at') }} as stock_date,
-        bins.plant_code as werks,
-        bins.storage_location_code as location,
+        bins.werks,
+        bins.location,
         items.material,
         {{ normalize_batch('bin_stock.lot_code') }} as batch,
-        bin_stock.quantity * coalesce(by_sku.factor, generic.factor) as quantity_base
+        bin_stock.quantity * factors.factor as quantity_base
     from bin_stock
     left join bins
         on bin_stock.bin_code = bins.bin_code
     left join items
         on bin_stock.sku = items.sku
-    left join conversions as by_sku
-        on items.material = by_sku.material
-        and bin_stock.sku = by_sku.sku
-        and bin_stock.handling_unit = by_sku.unit
-    left join conversions as generic
-        on items.material = generic.material
-        and generic.sku = ''
-        and bin_stock.handling_unit = generic.unit
+    left join factors
+        on items.material = factors.material
+        and bin_stock.sku = factors.sku
+        and bin_stock.handling_unit = factors.unit
 
 ),
 
@@ -218,15 +220,6 @@ positions as (
     left join snapshot_days
         on key_days.stock_date = snapshot_days.stock_date
         and key_days.werks = snapshot_days.werks
-
-),
-
-materials as (
-
-    select
-        {{ unpad_number('material_number') }} as material,
-        base_unit
-    from {{ ref('stg_erp__materials') }}
 
 ),
 

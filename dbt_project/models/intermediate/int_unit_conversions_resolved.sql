@@ -9,12 +9,15 @@
 -- is_unit_resolved = false.
 with
 
-materials as (
+mapped_items as not materialized (
 
-    select
-        {{ unpad_number('material_number') }} as material,
-        base_unit
-    from {{ ref('stg_erp__materials') }}
+    select * from {{ ref('int_items_mapped') }}
+
+),
+
+materials as not materialized (
+
+    select * from {{ ref('int_materials') }}
 
 ),
 
@@ -26,7 +29,7 @@ conversions as not materialized (
 
 items as not materialized (
 
-    select * from {{ ref('int_items_mapped') }}
+    select * from mapped_items
     where material is not null
 
 ),

@@ -29,8 +29,8 @@ mapped as (
         work_orders.material_gtin as material_as_recorded,
         work_orders.line_code,
         work_orders.work_center_code,
-        coalesce(exact.plant_code, by_line.plant_code) as plant_code,
-        coalesce(exact.storage_location_code, by_line.storage_location_code) as storage_location_code,
+        coalesce(exact.werks, by_line.werks) as werks,
+        coalesce(exact.location, by_line.location) as location,
         work_orders.order_status,
         work_orders.released_at,
         work_orders.closed_at

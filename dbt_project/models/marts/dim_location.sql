@@ -12,7 +12,7 @@ final as (
 
     select
         (
-            plant_code || '/' || storage_location_code || '/'
+            werks || '/' || storage_location_code || '/'
             || case
                 when line_code is not null
                     then 'line:' || line_code || ':' || coalesce(work_center_code, '')
@@ -20,7 +20,7 @@ final as (
             end
         )::text as location_id,
         (case when line_code is not null then 'line' else 'zone' end)::text as location_kind,
-        plant_code::text as werks,
+        werks::text as werks,
         storage_location_code::text as location,
         warehouse_code::text as warehouse,
         zone_code::text as zone,

@@ -4,6 +4,12 @@
 -- flagged, with the conflicting values listed.
 with
 
+mapped_items as not materialized (
+
+    select * from {{ ref('int_items_mapped') }}
+
+),
+
 materials as not materialized (
 
     select * from {{ ref('stg_erp__materials') }}
@@ -12,7 +18,7 @@ materials as not materialized (
 
 items as (
 
-    select * from {{ ref('int_items_mapped') }}
+    select * from mapped_items
     where material is not null
 
 ),

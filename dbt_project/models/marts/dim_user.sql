@@ -13,7 +13,7 @@ final as (
         user_id::text as user_id,
         user_name::text as user_name,
         department::text as department,
-        plant_code::text as werks,
+        werks::text as werks,
         wms_user_id::text as wms_user_id,
         mes_operator_id::text as mes_operator_id
     from users

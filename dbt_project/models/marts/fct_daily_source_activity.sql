@@ -3,6 +3,90 @@
 -- column is named in activity_column; ERP users carry none and are left out.
 with
 
+materials as not materialized (
+
+    select * from {{ ref('stg_erp__materials') }}
+
+),
+
+batches as not materialized (
+
+    select * from {{ ref('stg_erp__batches') }}
+
+),
+
+material_docs as not materialized (
+
+    select * from {{ ref('stg_erp__material_docs') }}
+
+),
+
+phys_inv_items as not materialized (
+
+    select * from {{ ref('stg_erp__phys_inv_items') }}
+
+),
+
+releases as not materialized (
+
+    select * from {{ ref('stg_erp__releases') }}
+
+),
+
+items as not materialized (
+
+    select * from {{ ref('stg_wms__items') }}
+
+),
+
+bin_stock as not materialized (
+
+    select * from {{ ref('stg_wms__bin_stock') }}
+
+),
+
+tasks as not materialized (
+
+    select * from {{ ref('stg_wms__tasks') }}
+
+),
+
+cycle_counts as not materialized (
+
+    select * from {{ ref('stg_wms__cycle_counts') }}
+
+),
+
+work_orders as not materialized (
+
+    select * from {{ ref('stg_mes__work_orders') }}
+
+),
+
+consumptions as not materialized (
+
+    select * from {{ ref('stg_mes__consumptions') }}
+
+),
+
+scrap as not materialized (
+
+    select * from {{ ref('stg_mes__scrap') }}
+
+),
+
+line_returns as not materialized (
+
+    select * from {{ ref('stg_mes__line_returns') }}
+
+),
+
+outsourcing as not materialized (
+
+    select * from {{ ref('stg_mes__outsourcing') }}
+
+),
+
 erp_materials as (
 
     select
@@ -12,7 +96,7 @@ erp_materials as (
         {{ utc_date('changed_at') }} as activity_date,
         null::text as site_code,
         material_number as material_key
-    from {{ ref('stg_erp__materials') }}
+    from materials
 
 ),
 
@@ -23,7 +107,7 @@ erp_batches as (
         {{ utc_date('created_at') }},
         null::text,
         material_number
-    from {{ ref('stg_erp__batches') }}
+    from batches
 
 ),
 
@@ -32,9 +116,9 @@ erp_material_docs as (
     select
         'erp', 'erp_material_doc', 'entered_at',
         {{ utc_date('entered_at') }},
-        plant_code,
+        werks,
         material_number
-    from {{ ref('stg_erp__material_docs') }}
+    from material_docs
 
 ),
 
@@ -44,9 +128,9 @@ erp_phys_inv_items as (
     select
         'erp', 'erp_phys_inv', 'counted_on',
         counted_on,
-        plant_code,
+        werks,
         material_number
-    from {{ ref('stg_erp__phys_inv_items') }}
+    from phys_inv_items
 
 ),
 
@@ -57,7 +141,7 @@ erp_releases as (
         {{ utc_date('requested_at') }},
         null::text,
         material_number
-    from {{ ref('stg_erp__releases') }}
+    from releases
 
 ),
 
@@ -69,7 +153,7 @@ wms_items as (
         file_date,
         null::text,
         sku
-    from {{ ref('stg_wms__items') }}
+    from items
 
 ),
 
@@ -80,7 +164,7 @@ wms_bin_stock as (
         {{ utc_date('snapshot_at') }},
         warehouse_code,
         sku
-    from {{ ref('stg_wms__bin_stock') }}
+    from bin_stock
 
 ),
 
@@ -91,7 +175,7 @@ wms_bin_warehouses as (
     select
         bin_code,
         min(warehouse_code) as warehouse_code
-    from {{ ref('stg_wms__bin_stock') }}
+    from bin_stock
     group by bin_code
 
 ),
@@ -103,7 +187,7 @@ wms_tasks as (
         {{ utc_date('tasks.created_at') }},
         coalesce(from_bins.warehouse_code, to_bins.warehouse_code),
         tasks.sku
-    from {{ ref('stg_wms__tasks') }} as tasks
+    from tasks
     left join wms_bin_warehouses as from_bins
         on tasks.from_bin_code = from_bins.bin_code
     left join wms_bin_warehouses as to_bins
@@ -118,7 +202,7 @@ wms_cycle_counts as (
         {{ utc_date('counted_at') }},
         warehouse_code,
         sku
-    from {{ ref('stg_wms__cycle_counts') }}
+    from cycle_counts
 
 ),
 
@@ -131,7 +215,7 @@ mes_work_orders as (
         {{ utc_date('released_at') }},
         null::text,
         material_gtin
-    from {{ ref('stg_mes__work_orders') }}
+    from work_orders
 
 ),
 
@@ -142,7 +226,7 @@ mes_consumptions as (
         {{ utc_date('consumed_at') }},
         null::text,
         null::text
-    from {{ ref('stg_mes__consumptions') }}
+    from consumptions
 
 ),
 
@@ -153,7 +237,7 @@ mes_scrap as (
         {{ utc_date('recorded_at') }},
         null::text,
         null::text
-    from {{ ref('stg_mes__scrap') }}
+    from scrap
 
 ),
 
@@ -164,7 +248,7 @@ mes_line_returns as (
         {{ utc_date('returned_at') }},
         null::text,
         null::text
-    from {{ ref('stg_mes__line_returns') }}
+    from line_returns
 
 ),
 
@@ -175,7 +259,7 @@ mes_outsourcing as (
         {{ utc_date('moved_at') }},
         null::text,
         null::text
-    from {{ ref('stg_mes__outsourcing') }}
+    from outsourcing
 
 ),
 

@@ -156,7 +156,7 @@ SUITES: tuple[Suite, ...] = (
     )),
     Suite("stg_erp__material_docs", "staging", (
         "material_doc_number material_doc_year material_doc_line "
-        "material_number batch_number plant_code storage_location_code "
+        "material_number batch_number werks storage_location_code "
         "entered_by_user_id production_order_number purchase_order_number "
         "delivery_number vendor_number reversed_material_doc_number "
         "reversed_material_doc_line movement_type debit_credit_indicator "
@@ -179,7 +179,7 @@ SUITES: tuple[Suite, ...] = (
     )),
     Suite("stg_erp__phys_inv_items", "staging", (
         "phys_inv_doc_number phys_inv_doc_line material_number batch_number "
-        "plant_code storage_location_code counted_by_user_id posted_by_user_id "
+        "werks storage_location_code counted_by_user_id posted_by_user_id "
         "difference_material_doc_number book_quantity counted_quantity "
         "base_unit counted_on load_id"
     ), (
@@ -201,7 +201,7 @@ SUITES: tuple[Suite, ...] = (
         in_time_window("requested_at", "approved_at", severity="warning"),
     )),
     Suite("stg_erp__users", "staging", (
-        "user_id wms_user_id mes_operator_id plant_code user_name "
+        "user_id wms_user_id mes_operator_id werks user_name "
         "department load_id"
     ), (
         *not_null("user_id"),
@@ -298,10 +298,10 @@ SUITES: tuple[Suite, ...] = (
         in_set("is_valid", [True], "warning"),
     )),
     Suite("stg_derived__location_map", "staging", (
-        "plant_code storage_location_code warehouse_code zone_code line_code "
+        "werks storage_location_code warehouse_code zone_code line_code "
         "work_center_code location_description load_id"
     ), (
-        *not_null("plant_code", "storage_location_code"),
+        *not_null("werks", "storage_location_code"),
     )),
     # --- quarantine: the publish gate of extraction ----------------------------
     # A critical quarantined row means a source interface broke (missing

@@ -16,9 +16,15 @@
 -- disagreement. One case per flow × document × material.
 with
 
-movements as not materialized (
+canonical_movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
+
+),
+
+movements as not materialized (
+
+    select * from canonical_movements
     where material is not null
         and not is_reversal
         and not is_reversed

@@ -31,7 +31,7 @@ order_findings as (
     select
         {{ case_key(['werks', 'order_no', 'material']) }} as natural_key,
         werks,
-        line as location,
+        line_code as location,
         material,
         excess_issue_batch as batch,
         excess_issue_user_id as user_id,
@@ -79,7 +79,7 @@ groups as (
     select
         'line' as scope,
         werks,
-        line,
+        line_code,
         material,
         count(*) as order_count,
         count(*) filter (where unaccounted_quantity > 0) as short_order_count,
@@ -92,8 +92,8 @@ groups as (
         max(last_movement_at) as last_movement_at,
         jsonb_agg(order_no order by order_no) filter (where unaccounted_quantity > 0) as short_orders
     from within_tolerance
-    where line is not null
-    group by werks, line, material
+    where line_code is not null
+    group by werks, line_code, material
 
 ),
 
@@ -126,7 +126,7 @@ shifted_groups as (
     select
         groups.scope,
         groups.werks,
-        groups.line,
+        groups.line_code,
         groups.material,
         groups.order_count,
         groups.short_order_count,
@@ -172,10 +172,10 @@ shifted_groups as (
 shortfall_findings as (
 
     select
-        {{ case_key(['werks', "coalesce(line, '*')", 'material', "'shortfall'"]) }} as natural_key,
+        {{ case_key(['werks', "coalesce(line_code, '*')", 'material', "'shortfall'"]) }} as natural_key,
         werks,
         -- a line's shortfall is at the line; a material's on every line has no one place
-        line as location,
+        line_code as location,
         material,
         null::text as batch,
         null::text as user_id,

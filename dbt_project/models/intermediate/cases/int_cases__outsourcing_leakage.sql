@@ -15,9 +15,15 @@
 -- with an unresolved unit are left to data_quality.
 with
 
-movements as not materialized (
+canonical_movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
+
+),
+
+movements as not materialized (
+
+    select * from canonical_movements
     where not is_reversed
         and not is_reversal
 

@@ -22,6 +22,12 @@
 -- data_quality.
 with
 
+distorted_movements as not materialized (
+
+    select * from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
 movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
@@ -61,7 +67,7 @@ steps as (
 
 distorted as (
 
-    select distinct movement_id from {{ ref('int_data_quality_distorted_movements') }}
+    select distinct movement_id from distorted_movements
 
 ),
 

@@ -13,6 +13,12 @@
 {% set tz = var('plant_time_zone') %}
 with
 
+stock_records as not materialized (
+
+    select * from {{ ref('int_reconciliation__stock') }}
+
+),
+
 users as (
 
     select * from {{ ref('int_users_mapped') }}
@@ -45,7 +51,7 @@ movements as not materialized (
 
 counts as not materialized (
 
-    select * from {{ ref('int_reconciliation__stock') }}
+    select * from stock_records
     where rule_id = 'RECON-STOCK-002'
 
 ),
@@ -129,7 +135,7 @@ release_findings as (
 
     select
         {{ case_key(["'SOD-001'", 'releases.release_id']) }} as natural_key,
-        coalesce(documents.werks, requesters.plant_code) as werks,
+        coalesce(documents.werks, requesters.werks) as werks,
         documents.location,
         {{ unpad_number('releases.material_number') }} as material,
         releases.batch_number as batch,
@@ -168,7 +174,7 @@ phys_inv_findings as (
     select
         {{ case_key(["'SOD-002'", "phys_inv.phys_inv_doc_number || '/' || phys_inv.phys_inv_doc_line::text"]) }}
             as natural_key,
-        phys_inv.plant_code as werks,
+        phys_inv.werks,
         phys_inv.storage_location_code as location,
         {{ unpad_number('phys_inv.material_number') }} as material,
         phys_inv.batch_number as batch,
@@ -210,8 +216,8 @@ counts_with_people as (
     -- every count, superseded by a recount or not
     select
         cycle_counts.count_id as record_id,
-        bins.plant_code as werks,
-        bins.storage_location_code as location,
+        bins.werks,
+        bins.location,
         items.material,
         {{ normalize_batch('cycle_counts.lot_code') }} as batch,
         cycle_counts.counted_at as occurred_at,

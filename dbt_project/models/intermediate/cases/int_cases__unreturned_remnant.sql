@@ -6,9 +6,15 @@
 -- a top-up or an issue after closing are excess_issue.
 with
 
-exceptions as (
+order_exceptions as not materialized (
 
     select * from {{ ref('int_flows__order_exceptions') }}
+
+),
+
+exceptions as (
+
+    select * from order_exceptions
     where rule_id = 'FLOW-R01'
 
 ),
@@ -24,7 +30,7 @@ findings as (
     select
         {{ case_key(['werks', 'order_no', 'material']) }} as natural_key,
         werks,
-        line as location,
+        line_code as location,
         material,
         coalesce(remnant_batch, nullif(split_part(erp_issued_batches, ',', 1), '')) as batch,
         first_issue_user_id as user_id,

@@ -35,6 +35,12 @@
 {% set min_evidence = var('controls_defect_min_evidence') %}
 with
 
+stock_positions as not materialized (
+
+    select * from {{ ref('int_stock_positions') }}
+
+),
+
 movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
@@ -123,7 +129,7 @@ item_ratios as (
 
 positions as not materialized (
 
-    select * from {{ ref('int_stock_positions') }}
+    select * from stock_positions
     where book_quantity > 0
         and physical_quantity > 0
 

@@ -19,6 +19,12 @@
 {% set window_hours = var('duplicate_window_hours') %}
 with
 
+distorted_movements as not materialized (
+
+    select * from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
 movements as not materialized (
 
     select * from {{ ref('int_movements_canonical') }}
@@ -96,7 +102,7 @@ clusters as (
 
 distorted as (
 
-    select distinct movement_id from {{ ref('int_data_quality_distorted_movements') }}
+    select distinct movement_id from distorted_movements
 
 ),
 

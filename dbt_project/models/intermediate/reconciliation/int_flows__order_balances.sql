@@ -24,9 +24,21 @@
 -- movements, so its balance says nothing.
 with
 
+distorted_movements as not materialized (
+
+    select * from {{ ref('int_data_quality_distorted_movements') }}
+
+),
+
+canonical_movements as not materialized (
+
+    select * from {{ ref('int_movements_canonical') }}
+
+),
+
 distorted as (
 
-    select distinct movement_id from {{ ref('int_data_quality_distorted_movements') }}
+    select distinct movement_id from distorted_movements
 
 ),
 
@@ -39,7 +51,7 @@ duplicate_lines as not materialized (
 movements as not materialized (
 
     select canonical.*
-    from {{ ref('int_movements_canonical') }} as canonical
+    from canonical_movements as canonical
     where canonical.order_no is not null
         and canonical.material is not null
         and not canonical.is_reversed
@@ -264,8 +276,8 @@ final as (
         per_order.order_no,
         per_order.material,
         per_order.base_unit,
-        work_orders.line_code as line,
-        coalesce(per_order.mes_location, work_orders.storage_location_code, per_order.wms_line_location)
+        work_orders.line_code,
+        coalesce(per_order.mes_location, work_orders.location, per_order.wms_line_location)
             as line_location,
         work_orders.order_status,
         work_orders.released_at as order_released_at,

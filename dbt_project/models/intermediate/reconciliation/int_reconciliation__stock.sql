@@ -10,11 +10,10 @@
 --                   recount of the same bin, item and lot within a day
 --                   supersedes the count before it;
 --   RECON-STOCK-003 ERP physical inventory: counted against book quantity;
---   RECON-STOCK-004 WMS COUNT_ADJUST against ERP 701/702: same plant,
---                   material, batch and direction within
---                   stock_adjustment_match_hours (working hours: the plant's
---                   shutdown days between do not count), nearest in time,
---                   one to one.
+--   RECON-STOCK-004 WMS COUNT_ADJUST against ERP 701/702, paired one to one
+--                   in int_reconciliation__stock_adjustment_pairs (same
+--                   plant, material, batch and direction, nearest within
+--                   stock_adjustment_match_hours working hours).
 -- Two quantities match when they differ by less than the coarser recording
 -- step of the two systems (int_quantity_resolutions: a WMS that
 -- keeps 0.001 of a 1 000-piece case cannot tell 1 piece from 1.008) plus
@@ -22,8 +21,13 @@
 -- details.data_quality_defect_id names a defect (int_data_quality_defects)
 -- that distorts the compared quantity: such a difference is not a loss.
 {% set tolerance_pct = var('stock_tolerance_pct') %}
-{% set match_hours = var('stock_adjustment_match_hours') %}
 with
+
+distorted_movements as not materialized (
+
+    select * from {{ ref('int_data_quality_distorted_movements') }}
+
+),
 
 positions as not materialized (
 
@@ -49,9 +53,9 @@ items as not materialized (
 
 ),
 
-conversions as not materialized (
+factors as not materialized (
 
-    select * from {{ ref('int_unit_conversions_resolved') }}
+    select * from {{ ref('int_recorded_units_resolved') }}
 
 ),
 
@@ -83,7 +87,7 @@ distorted as (
 
     -- one defect per movement (a movement two defects distort names the first)
     select movement_id, min(defect_id) as defect_id
-    from {{ ref('int_data_quality_distorted_movements') }}
+    from distorted_movements
     group by movement_id
 
 ),
@@ -94,9 +98,9 @@ materials as not materialized (
 
 ),
 
-calendar as not materialized (
+adjustment_pairs as (
 
-    select * from {{ ref('int_plant_calendar') }}
+    select * from {{ ref('int_reconciliation__stock_adjustment_pairs') }}
 
 ),
 
@@ -199,16 +203,16 @@ counts_converted as (
         counts_sequenced.lot_code,
         counts_sequenced.counted_by_user_id,
         counts_sequenced.approved_by_user_id,
-        bins.plant_code as werks,
-        bins.storage_location_code as location,
+        bins.werks,
+        bins.location,
         items.material,
         {{ normalize_batch('counts_sequenced.lot_code') }} as batch,
-        counts_sequenced.system_quantity * coalesce(by_sku.factor, generic.factor) as system_quantity,
-        counts_sequenced.counted_quantity * coalesce(by_sku.factor, generic.factor) as counted_quantity,
+        counts_sequenced.system_quantity * factors.factor as system_quantity,
+        counts_sequenced.counted_quantity * factors.factor as counted_quantity,
         -- the step this count is recorded with: its handling unit's 10^-decimals
         power(10::numeric, -greatest(
             scale(counts_sequenced.system_quantity), scale(counts_sequenced.counted_quantity)
-        )) * coalesce(by_sku.factor, generic.factor) as count_step,
+        )) * factors.factor as count_step,
         coalesce(
             counts_sequenced.next_is_recount
             and counts_sequenced.next_counted_at <= counts_sequenced.counted_at + interval '1 day',
@@ -219,14 +223,10 @@ counts_converted as (
         on counts_sequenced.bin_code = bins.bin_code
     left join items
         on counts_sequenced.sku = items.sku
-    left join conversions as by_sku
-        on items.material = by_sku.material
-        and counts_sequenced.sku = by_sku.sku
-        and counts_sequenced.handling_unit = by_sku.unit
-    left join conversions as generic
-        on items.material = generic.material
-        and generic.sku = ''
-        and counts_sequenced.handling_unit = generic.unit
+    left join factors
+        on items.material = factors.material
+        and counts_sequenced.sku = factors.sku
+        and counts_sequenced.handling_unit = factors.unit
 
 ),
 
@@ -284,7 +284,7 @@ phys_inv_rows as (
                 then 'matched'
             else 'quantity_differs'
         end as label,
-        phys_inv.plant_code as werks,
+        phys_inv.werks,
         phys_inv.storage_location_code as location,
         {{ unpad_number('phys_inv.material_number') }} as material,
         phys_inv.batch_number as batch,
@@ -304,92 +304,6 @@ phys_inv_rows as (
 ),
 
 ---------- RECON-STOCK-004: WMS count adjustments against ERP 701/702
-
-wms_adjustments as materialized (
-
-    select * from movements
-    where source_system = 'wms' and movement_type = 'COUNT_ADJUST'
-
-),
-
-erp_adjustments as materialized (
-
-    select * from movements
-    where source_system = 'erp'
-        and movement_type in ('701', '702')
-        and not is_reversed
-        and not is_reversal
-
-),
-
-candidate_gaps as (
-
-    -- hours between the two records, less the shutdown days between them
-    select
-        wms_adjustments.movement_id as wms_movement_id,
-        erp_adjustments.movement_id as erp_movement_id,
-        abs(extract(epoch from erp_adjustments.recorded_at - wms_adjustments.occurred_at)) / 3600.0
-        - 24 * coalesce(
-            abs(erp_days.local_date - wms_days.local_date)
-            - abs(erp_days.working_day_number - wms_days.working_day_number),
-            0
-        ) as working_gap_hours
-    from wms_adjustments
-    inner join erp_adjustments
-        on wms_adjustments.werks = erp_adjustments.werks
-        and wms_adjustments.material = erp_adjustments.material
-        and coalesce(wms_adjustments.batch, '') = coalesce(erp_adjustments.batch, '')
-        and wms_adjustments.direction = erp_adjustments.direction
-    left join calendar as wms_days
-        on wms_adjustments.werks = wms_days.werks
-        and {{ plant_local_date('wms_adjustments.occurred_at') }} = wms_days.local_date
-    left join calendar as erp_days
-        on erp_adjustments.werks = erp_days.werks
-        and {{ plant_local_date('erp_adjustments.recorded_at') }} = erp_days.local_date
-
-),
-
-candidates as (
-
-    select
-        wms_movement_id,
-        erp_movement_id,
-        row_number() over (
-            partition by wms_movement_id order by working_gap_hours, erp_movement_id
-        ) as wms_rank,
-        row_number() over (
-            partition by erp_movement_id order by working_gap_hours, wms_movement_id
-        ) as erp_rank
-    from candidate_gaps
-    where working_gap_hours <= {{ match_hours }}
-
-),
-
-pairs as (
-
-    select wms_movement_id, erp_movement_id
-    from candidates
-    where wms_rank = 1 and erp_rank = 1
-
-),
-
-adjustment_pairs as (
-
-    select wms_movement_id, erp_movement_id from pairs
-    union all
-    select wms_adjustments.movement_id, null
-    from wms_adjustments
-    left join pairs
-        on wms_adjustments.movement_id = pairs.wms_movement_id
-    where pairs.wms_movement_id is null
-    union all
-    select null, erp_adjustments.movement_id
-    from erp_adjustments
-    left join pairs
-        on erp_adjustments.movement_id = pairs.erp_movement_id
-    where pairs.erp_movement_id is null
-
-),
 
 adjustment_rows as (
 
@@ -426,9 +340,9 @@ adjustment_rows as (
             'data_quality_defect_id', distorted.defect_id
         ) as details
     from adjustment_pairs
-    left join wms_adjustments as wms
+    left join movements as wms
         on adjustment_pairs.wms_movement_id = wms.movement_id
-    left join erp_adjustments as erp
+    left join movements as erp
         on adjustment_pairs.erp_movement_id = erp.movement_id
     left join distorted
         on wms.movement_id = distorted.movement_id

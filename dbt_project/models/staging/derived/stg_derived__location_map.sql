@@ -10,7 +10,7 @@ renamed as (
 
     select
         ---------- ids (blank cells of the CSV become null)
-        nullif(btrim(werks), '') as plant_code,
+        nullif(btrim(werks), '') as werks,
         nullif(btrim(lgort), '') as storage_location_code,
         nullif(btrim(warehouse), '') as warehouse_code,
         nullif(btrim(zone), '') as zone_code,

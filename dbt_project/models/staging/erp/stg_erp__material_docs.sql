@@ -15,7 +15,7 @@ renamed as (
         zeile as material_doc_line,
         matnr as material_number,
         charg as batch_number,
-        werks as plant_code,
+        werks,
         lgort as storage_location_code,
         usnam as entered_by_user_id,
         aufnr as production_order_number,

@@ -14,7 +14,7 @@ renamed as (
         zeili as phys_inv_doc_line,
         matnr as material_number,
         charg as batch_number,
-        werks as plant_code,
+        werks,
         lgort as storage_location_code,
         counted_by as counted_by_user_id,
         posted_by as posted_by_user_id,

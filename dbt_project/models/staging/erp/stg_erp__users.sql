@@ -13,7 +13,7 @@ renamed as (
         usnam as user_id,
         wms_user as wms_user_id,
         mes_operator as mes_operator_id,
-        werks as plant_code,
+        werks,
 
         ---------- attributes
         name as user_name,
