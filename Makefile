@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test bench lint db-start db-stop clean
+.PHONY: demo test bench lint sql-fix db-start db-stop clean
 
 demo: .venv/.synced
 	.venv/bin/shrinkwatch demo
@@ -24,8 +24,22 @@ test: .venv/.synced test-tools
 bench: .venv/.synced
 	.venv/bin/python -m shrinkwatch.benchmark --scale $(or $(SCALE),0.04)
 
+# Style, none of it against a database: ruff (Python, with Airflow's AIR
+# rules); sqlfluff with the dbt templater on the models (.sqlfluff; through
+# .ci/sqlfluff_offline.py, which compiles them without a server); dbt-score
+# on the manifest of `dbt parse` ([tool.dbt-score] in pyproject.toml). The
+# dbt profile wants a host: a socket directory that does not exist, so that
+# anything trying to connect fails at once.
+LINT_DBT_ENV := SHRINKWATCH_PG_HOST=/nonexistent/lint-connects-to-no-database
 lint: .venv/.synced
 	$(UV) run --frozen ruff check src dags tests
+	$(LINT_DBT_ENV) $(UV) run --frozen python .ci/sqlfluff_offline.py lint dbt_project/models
+	$(LINT_DBT_ENV) $(UV) run --frozen dbt parse --quiet --project-dir dbt_project --profiles-dir dbt_project
+	$(UV) run --frozen dbt-score lint --show failing-items --manifest dbt_project/target/manifest.json
+
+# The fixes sqlfluff can make itself (then lint again for the rest).
+sql-fix: .venv/.synced
+	$(LINT_DBT_ENV) $(UV) run --frozen python .ci/sqlfluff_offline.py fix dbt_project/models
 
 db-start: .venv/.synced
 	.venv/bin/shrinkwatch db start
