@@ -121,7 +121,15 @@ bin_zones as (
         warehouse_code,
         zone_code
     from snapshots
-    order by bin_code, snapshot_at desc, warehouse_code, zone_code
+    order by bin_code asc, snapshot_at desc, warehouse_code asc, zone_code asc
+
+),
+
+distinct_zones as (
+
+    select distinct warehouse_code, zone_code, werks, storage_location_code as location
+    from location_map
+    where warehouse_code is not null and zone_code is not null and line_code is null
 
 ),
 
@@ -133,11 +141,7 @@ zone_locations as (
         werks,
         location,
         count(*) over (partition by warehouse_code, zone_code) as candidate_count
-    from (
-        select distinct warehouse_code, zone_code, werks, storage_location_code as location
-        from location_map
-        where warehouse_code is not null and zone_code is not null and line_code is null
-    ) as distinct_zones
+    from distinct_zones
 
 ),
 
@@ -246,13 +250,14 @@ listed_prefixes as materialized (
         min(stock_bins.werks) as werks,
         min(stock_bins.location) as location
     from stock_bins
-    cross join lateral generate_series(
-        1, greatest(regexp_count(stock_bins.bin_code, '[^A-Za-z0-9]'), 1)
-    ) as separator
+    cross join
+        lateral generate_series(
+            1, greatest(regexp_count(stock_bins.bin_code, '[^A-Za-z0-9]'), 1)
+        ) as separator
     where regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) > 1
     group by left(stock_bins.bin_code, regexp_instr(stock_bins.bin_code, '[^A-Za-z0-9]', 1, separator) - 1)
-    having count(distinct (stock_bins.warehouse_code, stock_bins.zone_code)) = 1
-        and count(distinct (stock_bins.werks, stock_bins.location)) = 1
+    having count(distinct row(stock_bins.warehouse_code, stock_bins.zone_code)) = 1
+        and count(distinct row(stock_bins.werks, stock_bins.location)) = 1
 
 ),
 
@@ -266,9 +271,10 @@ unlisted_prefixes as materialized (
     from bin_usage
     left join counted_bins
         on bin_usage.bin_code = counted_bins.bin_code
-    cross join lateral generate_series(
-        1, greatest(regexp_count(bin_usage.bin_code, '[^A-Za-z0-9]'), 1)
-    ) as separator
+    cross join
+        lateral generate_series(
+            1, greatest(regexp_count(bin_usage.bin_code, '[^A-Za-z0-9]'), 1)
+        ) as separator
     where counted_bins.bin_code is null
         and not bin_usage.is_passage
         and regexp_instr(bin_usage.bin_code, '[^A-Za-z0-9]', 1, separator) > 1

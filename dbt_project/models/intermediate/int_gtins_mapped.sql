@@ -36,7 +36,7 @@ wms_gtins as (
     inner join erp_materials as materials
         on {{ unpad_number('items.erp_material_number') }} = {{ unpad_number('materials.material_number') }}
     where {{ gtin14('items.gtin') }} is not null
-        and {{ gtin14('items.gtin') }} not in (select gtin14 from erp_gtins)
+        and {{ gtin14('items.gtin') }} not in (select erp_gtins.gtin14 from erp_gtins)
 
 ),
 

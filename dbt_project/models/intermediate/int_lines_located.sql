@@ -31,7 +31,7 @@ by_line as (
         min(location) as location
     from line_rows
     group by line_code
-    having count(distinct (werks, location)) = 1
+    having count(distinct row(werks, location)) = 1
 
 ),
 
@@ -45,7 +45,7 @@ by_work_center as (
     from line_rows
     where work_center_code is not null
     group by work_center_code
-    having count(distinct (werks, location)) = 1
+    having count(distinct row(werks, location)) = 1
 
 ),
 

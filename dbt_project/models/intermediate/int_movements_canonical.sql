@@ -39,7 +39,8 @@ erp_places as (
         and unplaced.material = erp_lines.material
         and unplaced.flow = erp_lines.flow
     where unplaced.batch is null or erp_lines.batch is null or unplaced.batch = erp_lines.batch
-    order by unplaced.movement_id,
+    order by
+        unplaced.movement_id,
         abs(coalesce(erp_lines.quantity_base, 0) - coalesce(unplaced.quantity_base, 0)),
         erp_lines.movement_id
 

@@ -76,21 +76,23 @@ converted as (
         -- what the movement does for its document: the same word in every
         -- system, so that an ERP posting meets its physical records
         case
-            when movements.source_system = 'erp' then
-                case
-                    when movements.movement_type = '261' then 'issue'
-                    when movements.movement_type = '262' then 'return'
-                    when movements.movement_type = '551' then 'scrap'
-                    when movements.movement_type in ('101', '651') then 'receipt'
-                    when movements.movement_type in ('601', '541', '122') then 'dispatch'
-                end
-            when movements.source_system = 'mes' then
-                case movements.movement_type
-                    when 'consumptions' then 'issue'
-                    when 'line-returns' then 'return'
-                    when 'scrap' then 'scrap'
-                    when 'outsourcing' then case movements.direction when 'in' then 'receipt' else 'dispatch' end
-                end
+            when movements.source_system = 'erp'
+                then
+                    case
+                        when movements.movement_type = '261' then 'issue'
+                        when movements.movement_type = '262' then 'return'
+                        when movements.movement_type = '551' then 'scrap'
+                        when movements.movement_type in ('101', '651') then 'receipt'
+                        when movements.movement_type in ('601', '541', '122') then 'dispatch'
+                    end
+            when movements.source_system = 'mes'
+                then
+                    case movements.movement_type
+                        when 'consumptions' then 'issue'
+                        when 'line-returns' then 'return'
+                        when 'scrap' then 'scrap'
+                        when 'outsourcing' then case movements.direction when 'in' then 'receipt' else 'dispatch' end
+                    end
             when movements.movement_type = 'COUNT_ADJUST' then null
             -- the order's own product coming off the line is its receipt
             when order_products.material = movements.material then 'receipt'

@@ -129,10 +129,10 @@ reversed_lines as (
         on reversals.reversed_material_doc_number = originals.material_doc_number
         and coalesce(reversals.reversed_material_doc_line, originals.material_doc_line)
         = originals.material_doc_line
-        and originals.material_doc_year <= reversals.material_doc_year
-        and originals.material_number = reversals.material_number
+        and reversals.material_doc_year >= originals.material_doc_year
+        and reversals.material_number = originals.material_number
     where reversals.reversed_material_doc_number is not null
-    order by reversals.line_key, originals.material_doc_year desc
+    order by reversals.line_key asc, originals.material_doc_year desc
 
 ),
 

@@ -53,8 +53,9 @@ days as (
         coalesce(day_activity.movement_count, 0)
         < {{ var('controls_shutdown_day_max_share') }} * plant_periods.median_count as is_shutdown_day
     from plant_periods
-    cross join lateral generate_series(plant_periods.first_date, plant_periods.last_date, interval '1 day')
-        as calendar_day
+    cross join
+        lateral generate_series(plant_periods.first_date, plant_periods.last_date, interval '1 day')
+            as calendar_day
     left join day_activity
         on plant_periods.werks = day_activity.werks
         and calendar_day::date = day_activity.local_date

@@ -129,6 +129,15 @@ last_plant_days as (
 
 ),
 
+appearances as (
+
+    -- every day a key appears in either system
+    select stock_date, werks, location, material, batch, book_change from book_daily
+    union all
+    select stock_date, werks, location, material, batch, 0 from physical_daily
+
+),
+
 key_periods as (
 
     -- a key lives from its first appearance to the day after its last, or to
@@ -144,11 +153,7 @@ key_periods as (
             when abs(sum(appearances.book_change)) > 0 then max(last_plant_days.last_plant_date)
             else max(appearances.stock_date) + 1
         end as last_date
-    from (
-        select stock_date, werks, location, material, batch, book_change from book_daily
-        union all
-        select stock_date, werks, location, material, batch, 0 from physical_daily
-    ) as appearances
+    from appearances
     inner join last_plant_days
         on appearances.werks = last_plant_days.werks
     group by appearances.werks, appearances.location, appearances.material, appearances.batch
@@ -170,6 +175,22 @@ grid as (
 
 ),
 
+listed_key_days as (
+
+    -- the grid's key-days and the two systems' lists of them, one under another
+    select
+        werks, location, material, batch, stock_date, 0 as book_change,
+        null::numeric as physical_quantity, true as is_unit_resolved, true as is_on_grid
+    from grid
+    union all
+    select werks, location, material, batch, stock_date, book_change, null, true, false
+    from book_daily
+    union all
+    select werks, location, material, batch, stock_date, 0, physical_quantity, is_unit_resolved, false
+    from physical_daily
+
+),
+
 key_days as (
 
     -- each key's day: its ERP change and its snapshot quantity, gathered by
@@ -183,17 +204,7 @@ key_days as (
         sum(book_change) as book_change,
         sum(physical_quantity) as physical_quantity,
         bool_and(is_unit_resolved) as is_unit_resolved
-    from (
-        select werks, location, material, batch, stock_date, 0 as book_change,
-            null::numeric as physical_quantity, true as is_unit_resolved, true as is_on_grid
-        from grid
-        union all
-        select werks, location, material, batch, stock_date, book_change, null, true, false
-        from book_daily
-        union all
-        select werks, location, material, batch, stock_date, 0, physical_quantity, is_unit_resolved, false
-        from physical_daily
-    ) as listed
+    from listed_key_days
     group by werks, location, material, batch, stock_date
     -- the grid says which key-days exist; the lists only fill them
     having bool_or(is_on_grid)

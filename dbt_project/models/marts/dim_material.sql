@@ -28,7 +28,7 @@ item_summary as (
     select
         material,
         string_agg(sku, ',' order by sku) as wms_skus,
-        count(distinct (handling_unit, units_per_handling_unit, wms_base_unit)) as pack_count,
+        count(distinct row(handling_unit, units_per_handling_unit, wms_base_unit)) as pack_count,
         string_agg(
             distinct handling_unit || '=' || units_per_handling_unit::text || ' ' || wms_base_unit, '; '
         ) as wms_pack_sizes,

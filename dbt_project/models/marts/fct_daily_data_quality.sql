@@ -72,24 +72,30 @@ aggregated as (
     from checks
     group by quality_date, system, dimension
 
+),
+
+final as (
+
+    select
+        quality_date,
+        system,
+        dimension,
+        expectations_evaluated,
+        expectations_failed,
+        critical_failures,
+        rows_checked,
+        rows_failed,
+        -- the KPI: share of checked rows that passed; where no row was counted
+        -- (SQL and schema expectations only), the share of expectations that held
+        round(
+            case
+                when rows_checked > 0 then 1 - rows_failed::numeric / rows_checked
+                when expectations_evaluated > 0 then 1 - expectations_failed::numeric / expectations_evaluated
+            end,
+            6
+        ) as kpi
+    from aggregated
+
 )
 
-select
-    quality_date,
-    system,
-    dimension,
-    expectations_evaluated,
-    expectations_failed,
-    critical_failures,
-    rows_checked,
-    rows_failed,
-    -- the KPI: share of checked rows that passed; where no row was counted
-    -- (SQL and schema expectations only), the share of expectations that held
-    round(
-        case
-            when rows_checked > 0 then 1 - rows_failed::numeric / rows_checked
-            when expectations_evaluated > 0 then 1 - expectations_failed::numeric / expectations_evaluated
-        end,
-        6
-    ) as kpi
-from aggregated
+select * from final

@@ -266,19 +266,32 @@ mes_outsourcing as (
 activity as (
 
     select * from erp_materials
-    union all select * from erp_batches
-    union all select * from erp_material_docs
-    union all select * from erp_phys_inv_items
-    union all select * from erp_releases
-    union all select * from wms_items
-    union all select * from wms_bin_stock
-    union all select * from wms_tasks
-    union all select * from wms_cycle_counts
-    union all select * from mes_work_orders
-    union all select * from mes_consumptions
-    union all select * from mes_scrap
-    union all select * from mes_line_returns
-    union all select * from mes_outsourcing
+    union all
+    select * from erp_batches
+    union all
+    select * from erp_material_docs
+    union all
+    select * from erp_phys_inv_items
+    union all
+    select * from erp_releases
+    union all
+    select * from wms_items
+    union all
+    select * from wms_bin_stock
+    union all
+    select * from wms_tasks
+    union all
+    select * from wms_cycle_counts
+    union all
+    select * from mes_work_orders
+    union all
+    select * from mes_consumptions
+    union all
+    select * from mes_scrap
+    union all
+    select * from mes_line_returns
+    union all
+    select * from mes_outsourcing
 
 ),
 
@@ -293,8 +306,8 @@ daily as (
         count(*) as row_count,
         case
             when source_table in (
-                'mes_consumptions', 'mes_scrap', 'mes_line_returns', 'mes_outsourcing'
-            ) then null
+                    'mes_consumptions', 'mes_scrap', 'mes_line_returns', 'mes_outsourcing'
+                ) then null
             else count(distinct material_key)
         end as material_count
     from activity

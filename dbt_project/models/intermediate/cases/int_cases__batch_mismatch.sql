@@ -46,13 +46,16 @@ materials as (
 erp_flows as (
 
     select
-        case when flow in ('issue', 'return', 'scrap') or order_no is not null then 'FLOW-B01' else 'FLOW-B02' end
+        case
+            when movements.flow in ('issue', 'return', 'scrap') or movements.order_no is not null then 'FLOW-B01' else
+                'FLOW-B02'
+        end
             as rule_id,
         movements.*
     from movements
-    where source_system = 'erp'
-        and flow is not null
-        and document_key is not null
+    where movements.source_system = 'erp'
+        and movements.flow is not null
+        and movements.document_key is not null
 
 ),
 
@@ -164,10 +167,11 @@ findings as (
                 select erp_batch
                 from unnest(compared.erp_batches) as erp_batch
                 where not erp_batch = any(coalesce(
-                    case when 'mes' = any(compared.claimed_by) then compared.mes_confirmed_batches
-                        else compared.wms_confirmed_batches end,
-                    '{}'
-                ))
+                        case when 'mes' = any(compared.claimed_by) then compared.mes_confirmed_batches
+                            else compared.wms_confirmed_batches
+                        end,
+                        '{}'
+                    ))
                 order by erp_batch
                 limit 1
             ),

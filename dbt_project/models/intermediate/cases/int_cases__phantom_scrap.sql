@@ -106,17 +106,28 @@ disposed_scrap as (
     var('tolerance_min_count')
 ) }},
 
+erp_plants as (
+
+    select distinct werks from movements where source_system = 'erp'
+
+),
+
+overall_disposal_lag as (
+
+    -- the plant-independent fallback group of learned_tolerance
+    select tolerance from disposal_lags where werks is null
+
+),
+
 plant_disposal_lags as (
 
     select
         plants.werks,
         coalesce(by_plant.tolerance, overall.tolerance, {{ var('scrap_disposal_lag_floor_days') }}) as lag_days
-    from (select distinct werks from movements where source_system = 'erp') as plants
+    from erp_plants as plants
     left join disposal_lags as by_plant
         on plants.werks = by_plant.werks
-    left join (
-        select tolerance from disposal_lags where werks is null
-    ) as overall
+    left join overall_disposal_lag as overall
         on true
 
 ),

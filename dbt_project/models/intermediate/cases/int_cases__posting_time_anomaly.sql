@@ -16,7 +16,8 @@
 --            task or MES event of the same document (order, purchase order,
 --            delivery in any spelling), material, batch and flow nearest in
 --            time (for a receipt, else the putaway of its batch in the
---            plant). Reversals and reversed lines move nothing and have no lag. What is long is learnt per plant × movement type from
+--            plant). Reversals and reversed lines move nothing and have no
+--            lag. What is long is learnt per plant × movement type from
 --            every posting's lag (working hours: shutdown days between are
 --            left out), bounded by posting_lag_floor_hours ...
 --            posting_lag_ceiling_hours.
@@ -143,7 +144,8 @@ counterparts as (
     from erp_lines
     inner join candidates
         on erp_lines.movement_id = candidates.erp_movement_id
-    order by erp_lines.movement_id, candidates.match_rank,
+    order by
+        erp_lines.movement_id, candidates.match_rank,
         abs(extract(epoch from erp_lines.recorded_at - candidates.occurred_at)), candidates.source_key
 
 ),
@@ -197,9 +199,11 @@ rule_hits as (
         posting_lags.tolerance as lag_tolerance_hours,
         array_remove(array[
             case when coalesce(dated.backdated_working_days, dated.backdated_days)
-                > {{ var('controls_backdating_days') }} then 'TIME-001' end,
+                    > {{ var('controls_backdating_days') }} then 'TIME-001'
+            end,
             case when dated.entry_hour_share < {{ var('controls_quiet_hour_max_share') }}
-                or dated.is_dated_on_shutdown_day then 'TIME-002' end,
+                    or dated.is_dated_on_shutdown_day then 'TIME-002'
+            end,
             case when dated.lag_working_hours > posting_lags.tolerance then 'TIME-003' end
         ], null) as rules
     from dated

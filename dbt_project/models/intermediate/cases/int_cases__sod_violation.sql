@@ -106,7 +106,8 @@ release_documents as (
     from releases
     inner join documents
         on releases.material_doc_number = documents.material_doc_number
-    order by releases.release_id,
+    order by
+        releases.release_id,
         abs(extract(epoch from documents.entered_at - coalesce(releases.approved_at, releases.requested_at)))
 
 ),
@@ -120,7 +121,8 @@ count_documents as (
     from phys_inv
     inner join documents
         on phys_inv.difference_material_doc_number = documents.material_doc_number
-    order by phys_inv.phys_inv_doc_number, phys_inv.phys_inv_doc_line,
+    order by
+        phys_inv.phys_inv_doc_number, phys_inv.phys_inv_doc_line,
         abs(extract(epoch from documents.entered_at - (phys_inv.counted_on::timestamp at time zone '{{ tz }}')))
 
 ),
@@ -148,9 +150,14 @@ release_findings as (
             'rule', 'SOD-001',
             'sources', jsonb_build_array(
                 jsonb_build_object('system', 'erp', 'table', 'erp_release', 'key', releases.release_id)
-            ) || case when documents.source_key is not null then jsonb_build_array(
-                jsonb_build_object('system', 'erp', 'table', 'erp_material_doc', 'key', documents.source_key)
-            ) else '[]'::jsonb end,
+            ) || case when documents.source_key is not null
+                    then jsonb_build_array(
+                            jsonb_build_object(
+                                'system', 'erp', 'table', 'erp_material_doc', 'key', documents.source_key
+                            )
+                        )
+                else '[]'::jsonb
+            end,
             'requested_by', releases.requested_by_user_id,
             'approved_by', releases.approved_by_user_id,
             'requested_at', releases.requested_at,
@@ -180,18 +187,26 @@ phys_inv_findings as (
         phys_inv.batch_number as batch,
         phys_inv.counted_by_user_id as user_id,
         null::text as order_no,
-        coalesce(documents.entered_at,
-            (phys_inv.counted_on::timestamp at time zone '{{ tz }}')) as window_start,
-        coalesce(documents.entered_at,
-            ((phys_inv.counted_on + 1)::timestamp at time zone '{{ tz }}')) as window_end,
+        coalesce(
+            documents.entered_at,
+            (phys_inv.counted_on::timestamp at time zone '{{ tz }}')
+        ) as window_start,
+        coalesce(
+            documents.entered_at,
+            ((phys_inv.counted_on + 1)::timestamp at time zone '{{ tz }}')
+        ) as window_end,
         abs(phys_inv.counted_quantity - phys_inv.book_quantity) as qty_at_risk,
         jsonb_build_object(
             'rule', 'SOD-002',
             'sources', jsonb_build_array(
-                jsonb_build_object('system', 'erp', 'table', 'erp_phys_inv',
-                    'key', phys_inv.phys_inv_doc_number || '/' || phys_inv.phys_inv_doc_line::text),
-                jsonb_build_object('system', 'erp', 'table', 'erp_material_doc',
-                    'key', coalesce(documents.source_key, phys_inv.difference_material_doc_number))
+                jsonb_build_object(
+                    'system', 'erp', 'table', 'erp_phys_inv',
+                    'key', phys_inv.phys_inv_doc_number || '/' || phys_inv.phys_inv_doc_line::text
+                ),
+                jsonb_build_object(
+                    'system', 'erp', 'table', 'erp_material_doc',
+                    'key', coalesce(documents.source_key, phys_inv.difference_material_doc_number)
+                )
             ),
             'counted_by', phys_inv.counted_by_user_id,
             'posted_by', phys_inv.posted_by_user_id,

@@ -83,21 +83,19 @@ unadjusted_counts as (
     select count_differences.*
     from count_differences
     left join adjustments as by_reference
-        on by_reference.reference_doc = count_differences.record_id
-    left join lateral (
-        select 1 as found
-        from adjustments
-        where adjustments.werks = count_differences.werks
-            and adjustments.material = count_differences.material
-            and coalesce(adjustments.batch, '') = coalesce(count_differences.batch, '')
-            and adjustments.direction
-            = case when count_differences.difference_quantity < 0 then 'out' else 'in' end
-            and abs(extract(epoch from adjustments.occurred_at - count_differences.occurred_at))
-            <= {{ var('stock_adjustment_match_hours') }} * 3600
-        limit 1
-    ) as nearby on true
+        on count_differences.record_id = by_reference.reference_doc
     where by_reference.movement_id is null
-        and nearby.found is null
+        and not exists (
+            select 1
+            from adjustments
+            where adjustments.werks = count_differences.werks
+                and adjustments.material = count_differences.material
+                and coalesce(adjustments.batch, '') = coalesce(count_differences.batch, '')
+                and adjustments.direction
+                = case when count_differences.difference_quantity < 0 then 'out' else 'in' end
+                and abs(extract(epoch from adjustments.occurred_at - count_differences.occurred_at))
+                <= {{ var('stock_adjustment_match_hours') }} * 3600
+        )
 
 ),
 
@@ -128,12 +126,14 @@ findings as (
             'sources', (
                 jsonb_strip_nulls(jsonb_build_array(
                     case when adjustment_findings.details ? 'wms_task' then jsonb_build_object(
-                        'system', 'wms', 'table', 'wms_task', 'key', adjustment_findings.details ->> 'wms_task'
-                    ) end,
+                                'system', 'wms', 'table', 'wms_task', 'key', adjustment_findings.details ->> 'wms_task'
+                            )
+                    end,
                     case when adjustment_findings.details ? 'erp_document' then jsonb_build_object(
-                        'system', 'erp', 'table', 'erp_material_doc',
-                        'key', adjustment_findings.details ->> 'erp_document'
-                    ) end
+                                'system', 'erp', 'table', 'erp_material_doc',
+                                'key', adjustment_findings.details ->> 'erp_document'
+                            )
+                    end
                 )) - 'null'
             ),
             'label', adjustment_findings.label,
@@ -153,8 +153,8 @@ findings as (
         batch,
         null::text,
         null::text,
-        occurred_at,
-        occurred_at,
+        occurred_at as window_start,
+        occurred_at as window_end,
         abs(difference_quantity),
         jsonb_build_object(
             'rule', 'STOCK-004',

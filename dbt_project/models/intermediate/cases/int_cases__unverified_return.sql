@@ -174,7 +174,7 @@ customer_receipts as (
             -- the same delivery, in any spelling
             (
                 customer_returns.delivery_key is not null
-                and wms_receipts.reference_key = customer_returns.delivery_key
+                and customer_returns.delivery_key = wms_receipts.reference_key
             )
             -- failing a reference, a return receipt of the batch near it in time
             or (

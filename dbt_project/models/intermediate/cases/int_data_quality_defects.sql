@@ -67,6 +67,15 @@ work_orders as not materialized (
 
 ---------- DQ-001: WMS item against ERP, per document
 
+material_skus as (
+
+    -- the WMS items of each material, as one list
+    select material, string_agg(sku, ',' order by sku) as skus
+    from items
+    group by material
+
+),
+
 erp_documents as (
 
     select document_key, material, flow, location, sum(quantity_base) as erp_quantity
@@ -86,7 +95,8 @@ wms_documents as (
 
     -- a task is the record of the ERP posting of its own storage location (a
     -- replenishment move that names the order is the 311's, not the 261's)
-    select document_key, material, flow, location, sku, sum(quantity_base) as wms_quantity,
+    select
+        document_key, material, flow, location, sku, sum(quantity_base) as wms_quantity,
         min(occurred_at) as observed_at
     from movements
     where source_system = 'wms'
@@ -215,7 +225,8 @@ order_consumptions as (
         and movements.movement_type = 'consumptions'
         and movements.order_no is not null
         and movements.quantity_base > 0
-    group by movements.order_no, movements.material, movements.werks,
+    group by
+        movements.order_no, movements.material, movements.werks,
         coalesce(work_orders.line_code, movements.location), movements.unit_as_recorded
 
 ),
@@ -322,7 +333,7 @@ defects as (
         stock_factors.material,
         null,
         null,
-        item_skus.skus,
+        material_skus.skus,
         null,
         null,
         stock_factors.first_date,
@@ -331,10 +342,8 @@ defects as (
         stock_factors.agreeing_count,
         jsonb_build_object('stock_positions', stock_factors.agreeing_count)
     from stock_factors
-    inner join (
-        select material, string_agg(sku, ',' order by sku) as skus from items group by material
-    ) as item_skus
-        on stock_factors.material = item_skus.material
+    inner join material_skus
+        on stock_factors.material = material_skus.material
     left join item_factors
         on stock_factors.material = item_factors.material
     left join master_factors
@@ -347,7 +356,7 @@ defects as (
         'mes_unit_label',
         line_factors.material,
         line_factors.werks,
-        line_factors.line_code,
+        line_factors.line_code as location,
         null,
         line_factors.line_code,
         line_factors.unit,
@@ -394,15 +403,17 @@ defects as (
 final as (
 
     select
-        md5(concat_ws('|', defects.rule_id, defects.defect, defects.material, defects.werks, defects.location,
-            defects.sku, defects.unit))::text as defect_id,
+        md5(concat_ws(
+            '|', defects.rule_id, defects.defect, defects.material, defects.werks, defects.location,
+            defects.sku, defects.unit
+        ))::text as defect_id,
         defects.rule_id::text as rule_id,
         defects.defect::text as defect,
         defects.werks::text as werks,
         defects.location::text as location,
         defects.line_code::text as line_code,
         defects.material::text as material,
-        coalesce(defects.sku, items.skus)::text as wms_skus,
+        coalesce(defects.sku, material_skus.skus)::text as wms_skus,
         defects.unit::text as unit,
         materials.base_unit::text as base_unit,
         defects.observed_ratio::numeric as observed_ratio,
@@ -415,10 +426,8 @@ final as (
     from defects
     left join materials
         on defects.material = materials.material
-    left join (
-        select material, string_agg(sku, ',' order by sku) as skus from items group by material
-    ) as items
-        on defects.material = items.material
+    left join material_skus
+        on defects.material = material_skus.material
 
 )
 

@@ -48,7 +48,7 @@ line_distorted as (
         on movements.source_system = 'mes'
         and defects.material = movements.material
         and {{ null_safe_equal('movements.unit_as_recorded', 'defects.unit') }}
-        and movements.occurred_at >= defects.valid_from
+        and defects.valid_from <= movements.occurred_at
     left join work_orders
         on movements.order_no = work_orders.order_no
     where defects.defect = 'mes_unit_label'
@@ -74,8 +74,8 @@ unresolved as (
         on movements.source_system in ('wms', 'mes')
         and movements.is_material_resolved
         and not movements.is_unit_resolved
-        and movements.material = defects.material
-        and movements.unit_as_recorded = defects.unit
+        and defects.material = movements.material
+        and defects.unit = movements.unit_as_recorded
     where defects.rule_id = 'DQ-006'
 
 ),

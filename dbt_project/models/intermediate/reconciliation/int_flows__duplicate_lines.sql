@@ -43,9 +43,14 @@ lines as (
         movements.*,
         split_part(movements.source_key, '/', 1) || '/' || split_part(movements.source_key, '/', 2)
             as document,
-        concat_ws('|', movements.werks, movements.location, movements.movement_type, movements.direction,
-            movements.material, movements.batch, trim_scale(round(movements.quantity_base, 6))::text, movements.order_no,
-            movements.purchase_order_key, movements.delivery_key, movements.partner_id) as identity
+        concat_ws(
+            '|', movements.werks, movements.location, movements.movement_type, movements.direction,
+            movements.material,
+            movements.batch,
+            trim_scale(round(movements.quantity_base, 6))::text,
+            movements.order_no,
+            movements.purchase_order_key, movements.delivery_key, movements.partner_id
+        ) as identity
     from movements
     where movements.source_system = 'erp'
         and movements.material is not null
@@ -63,7 +68,9 @@ sessions as (
     select
         lines.*,
         sum(case when lines.previous_at is null
-            or lines.recorded_at > lines.previous_at + interval '{{ window_hours }} hours' then 1 else 0 end)
+                or lines.recorded_at > lines.previous_at + interval '{{ window_hours }} hours' then 1
+            else 0
+        end)
             over (partition by lines.identity order by lines.recorded_at, lines.source_key) as session_number
     from (
         select
@@ -155,7 +162,7 @@ counterparts_by_system as (
         and physical.occurred_at between clusters.first_at - interval '{{ window_hours }} hours'
         and clusters.last_at + interval '{{ window_hours }} hours'
         and (
-            (clusters.order_no is not null and physical.order_no = clusters.order_no)
+            (clusters.order_no is not null and clusters.order_no = physical.order_no)
             or (
                 clusters.order_no is null
                 and physical.reference_key in (clusters.purchase_order_key, clusters.delivery_key)
@@ -164,7 +171,7 @@ counterparts_by_system as (
                 clusters.order_no is null
                 and clusters.purchase_order_key is null
                 and clusters.delivery_key is null
-                and physical.werks = clusters.werks
+                and clusters.werks = physical.werks
             )
         )
         -- a WMS task is the physical record of the ERP line of its own
@@ -182,7 +189,7 @@ counterparts_by_system as (
         -- the same flow (a feed for an issue, a return for a return), else
         -- the same way in or out of the stock
         and case
-            when clusters.flow is not null then physical.flow = clusters.flow
+            when clusters.flow is not null then clusters.flow = physical.flow
             when clusters.direction = 'in' then physical.direction in ('in', 'transfer')
             when clusters.direction = 'out' then physical.direction in ('out', 'transfer')
             else true
@@ -197,7 +204,7 @@ counterparts as (
     -- is both picked in the WMS and sent in the MES: one movement)
     select distinct on (identity, session_number) *
     from counterparts_by_system
-    order by identity, session_number, physical_count desc, physical_system
+    order by identity asc, session_number asc, physical_count desc, physical_system asc
 
 ),
 
@@ -226,8 +233,9 @@ duplicated as (
             partition by sessions.identity, sessions.session_number order by sessions.recorded_at, sessions.source_key
         ),
         cluster_lines_desc as (
-            partition by sessions.identity, sessions.session_number order by sessions.recorded_at desc,
-                sessions.source_key desc
+            partition by
+                sessions.identity, sessions.session_number order by sessions.recorded_at desc,
+            sessions.source_key desc
         )
 
 ),

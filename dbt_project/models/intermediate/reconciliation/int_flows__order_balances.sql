@@ -104,14 +104,27 @@ unbatched_consumptions as (
 
 ),
 
+batched_movements as (
+
+    -- the batched movements of the orders whose every consumption names its batch
+    select booked_movements.*
+    from booked_movements
+    left join unbatched_consumptions
+        on booked_movements.order_no = unbatched_consumptions.order_no
+        and booked_movements.material = unbatched_consumptions.material
+    where booked_movements.batch is not null
+        and unbatched_consumptions.order_no is null
+
+),
+
 per_batch as (
 
     -- what each issued batch left behind: the remnant is of the batch with
     -- the most left (the one last opened, whichever order the ERP lists them in)
     select
-        booked_movements.order_no,
-        booked_movements.material,
-        booked_movements.batch,
+        order_no,
+        material,
+        batch,
         coalesce(sum(quantity_base) filter (where source_system = 'erp' and movement_type = '261'), 0)
         - coalesce(sum(quantity_base) filter (where source_system = 'mes' and movement_type = 'consumptions'), 0)
         - greatest(
@@ -119,13 +132,8 @@ per_batch as (
             coalesce(sum(quantity_base) filter (where source_system = 'mes' and movement_type = 'line-returns'), 0),
             coalesce(sum(quantity_base) filter (where source_system = 'wms' and line_flow = 'from_line'), 0)
         ) as left_quantity
-    from booked_movements
-    left join unbatched_consumptions
-        on booked_movements.order_no = unbatched_consumptions.order_no
-        and booked_movements.material = unbatched_consumptions.material
-    where booked_movements.batch is not null
-        and unbatched_consumptions.order_no is null
-    group by booked_movements.order_no, booked_movements.material, booked_movements.batch
+    from batched_movements
+    group by order_no, material, batch
     having count(*) filter (where source_system = 'erp' and movement_type = '261') > 0
 
 ),
@@ -137,7 +145,7 @@ remnant_batches as (
         material,
         batch as remnant_batch
     from per_batch
-    order by order_no, material, left_quantity desc, batch
+    order by order_no asc, material asc, left_quantity desc, batch asc
 
 ),
 
@@ -154,7 +162,7 @@ issue_documents as (
         sum(issue_lines.quantity_base) as quantity,
         (array_agg(
             issue_lines.batch
-            order by per_batch.left_quantity desc nulls last, issue_lines.quantity_base desc, issue_lines.batch
+            order by per_batch.left_quantity desc nulls last, issue_lines.quantity_base desc, issue_lines.batch asc
         ) filter (where issue_lines.batch is not null))[1] as batch,
         max(per_batch.left_quantity) as left_quantity,
         min(issue_lines.user_id) as user_id,
@@ -176,10 +184,13 @@ issue_sequence as (
     select
         issue_documents.*,
         row_number() over (
-            partition by order_no, material
-            order by left_quantity desc nulls last, entered_at desc, document desc
+            partition by issue_documents.order_no, issue_documents.material
+            order by
+                issue_documents.left_quantity desc nulls last,
+                issue_documents.entered_at desc,
+                issue_documents.document desc
         ) as excess_rank,
-        count(*) over (partition by order_no, material) as document_count
+        count(*) over (partition by issue_documents.order_no, issue_documents.material) as document_count
     from issue_documents
 
 ),
@@ -231,16 +242,18 @@ per_order as (
         ) > 0 as has_return,
         ---------- batches
         array_agg(distinct batch order by batch)
-            filter (where source_system = 'erp' and movement_type = '261' and batch is not null)
+        filter (where source_system = 'erp' and movement_type = '261' and batch is not null)
             as erp_issued_batches,
         array_agg(distinct batch order by batch)
-            filter (where source_system = 'wms' and line_flow = 'to_line' and batch is not null)
+        filter (where source_system = 'wms' and line_flow = 'to_line' and batch is not null)
             as wms_fed_batches,
         array_agg(distinct batch order by batch)
-            filter (where source_system = 'mes' and movement_type = 'consumptions' and batch is not null)
+        filter (where source_system = 'mes' and movement_type = 'consumptions' and batch is not null)
             as mes_consumed_batches,
-        (array_agg(user_id order by occurred_at, movement_id)
-            filter (where source_system = 'erp' and movement_type = '261'))[1] as first_issue_user_id,
+        (
+            array_agg(user_id order by occurred_at, movement_id)
+            filter (where source_system = 'erp' and movement_type = '261')
+        )[1] as first_issue_user_id,
         ---------- sources
         {{ movement_sources() }} as sources,
         ---------- time
@@ -269,73 +282,78 @@ per_order as (
 
 ),
 
+per_order_balanced as (
+
+    -- scrap explains what is missing from the issue, never more: a plant
+    -- that scraps from line-side stock (contract §5) books it outside the
+    -- order's issue
+    select
+        per_order.*,
+        per_order.erp_issued_quantity - per_order.mes_consumed_quantity
+        - greatest(
+            per_order.erp_returned_quantity, per_order.mes_returned_quantity, per_order.wms_returned_quantity
+        ) as unaccounted_before_scrap,
+        greatest(per_order.erp_scrapped_quantity, per_order.mes_scrapped_quantity) as scrapped_quantity
+    from per_order
+
+),
+
 final as (
 
     select
-        per_order.werks,
-        per_order.order_no,
-        per_order.material,
-        per_order.base_unit,
+        balanced.werks,
+        balanced.order_no,
+        balanced.material,
+        balanced.base_unit,
         work_orders.line_code,
-        coalesce(per_order.mes_location, work_orders.location, per_order.wms_line_location)
+        coalesce(balanced.mes_location, work_orders.location, balanced.wms_line_location)
             as line_location,
         work_orders.order_status,
         work_orders.released_at as order_released_at,
         work_orders.closed_at as order_closed_at,
-        per_order.erp_issued_quantity,
+        balanced.erp_issued_quantity,
         coalesce(excess_issues.document_count, 0) as erp_issue_count,
-        per_order.wms_fed_quantity,
-        per_order.mes_consumed_quantity,
-        per_order.erp_returned_quantity,
-        per_order.mes_returned_quantity,
-        per_order.wms_returned_quantity,
-        greatest(per_order.erp_returned_quantity, per_order.mes_returned_quantity, per_order.wms_returned_quantity)
+        balanced.wms_fed_quantity,
+        balanced.mes_consumed_quantity,
+        balanced.erp_returned_quantity,
+        balanced.mes_returned_quantity,
+        balanced.wms_returned_quantity,
+        greatest(balanced.erp_returned_quantity, balanced.mes_returned_quantity, balanced.wms_returned_quantity)
             as returned_quantity,
-        per_order.erp_scrapped_quantity,
-        per_order.mes_scrapped_quantity,
-        greatest(per_order.erp_scrapped_quantity, per_order.mes_scrapped_quantity) as scrapped_quantity,
+        balanced.erp_scrapped_quantity,
+        balanced.mes_scrapped_quantity,
+        balanced.scrapped_quantity,
         balanced.unaccounted_before_scrap
         - least(balanced.scrapped_quantity, greatest(balanced.unaccounted_before_scrap, 0))
             as unaccounted_quantity,
-        per_order.has_return,
-        per_order.is_unit_resolved,
-        per_order.is_distorted,
-        coalesce(array_to_string(per_order.erp_issued_batches, ','), '') as erp_issued_batches,
-        coalesce(array_to_string(per_order.wms_fed_batches, ','), '') as wms_fed_batches,
-        coalesce(array_to_string(per_order.mes_consumed_batches, ','), '') as mes_consumed_batches,
+        balanced.has_return,
+        balanced.is_unit_resolved,
+        balanced.is_distorted,
+        coalesce(array_to_string(balanced.erp_issued_batches, ','), '') as erp_issued_batches,
+        coalesce(array_to_string(balanced.wms_fed_batches, ','), '') as wms_fed_batches,
+        coalesce(array_to_string(balanced.mes_consumed_batches, ','), '') as mes_consumed_batches,
         remnant_batches.remnant_batch,
         excess_issues.movement_id as excess_issue_movement_id,
         excess_issues.batch as excess_issue_batch,
         excess_issues.user_id as excess_issue_user_id,
         excess_issues.quantity as excess_issue_quantity,
         excess_issues.entered_at as excess_issue_entered_at,
-        per_order.first_issue_user_id,
-        per_order.sources,
-        per_order.first_issued_at,
-        per_order.last_issued_at,
-        per_order.first_movement_at,
-        per_order.last_movement_at,
-        per_order.last_returned_at
-    from per_order
-    cross join lateral (
-        -- scrap explains what is missing from the issue, never more: a plant
-        -- that scraps from line-side stock (contract §5) books it outside the
-        -- order's issue
-        select
-            per_order.erp_issued_quantity - per_order.mes_consumed_quantity
-            - greatest(
-                per_order.erp_returned_quantity, per_order.mes_returned_quantity, per_order.wms_returned_quantity
-            ) as unaccounted_before_scrap,
-            greatest(per_order.erp_scrapped_quantity, per_order.mes_scrapped_quantity) as scrapped_quantity
-    ) as balanced
+        balanced.first_issue_user_id,
+        balanced.sources,
+        balanced.first_issued_at,
+        balanced.last_issued_at,
+        balanced.first_movement_at,
+        balanced.last_movement_at,
+        balanced.last_returned_at
+    from per_order_balanced as balanced
     left join work_orders
-        on per_order.order_no = work_orders.order_no
+        on balanced.order_no = work_orders.order_no
     left join excess_issues
-        on per_order.order_no = excess_issues.order_no
-        and per_order.material = excess_issues.material
+        on balanced.order_no = excess_issues.order_no
+        and balanced.material = excess_issues.material
     left join remnant_batches
-        on per_order.order_no = remnant_batches.order_no
-        and per_order.material = remnant_batches.material
+        on balanced.order_no = remnant_batches.order_no
+        and balanced.material = remnant_batches.material
 
 )
 

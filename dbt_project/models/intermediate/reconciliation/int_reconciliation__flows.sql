@@ -31,6 +31,18 @@ recording_steps as (
 
 ),
 
+subcontract_dispatch_keys as (
+
+    -- each key a 541 dispatch names, beside the order key it stands for
+    select
+        unnest(array[purchase_order_key, delivery_key, reference_key]) as known_key,
+        coalesce(purchase_order_key, reference_key) as subcontract_key,
+        werks
+    from fct_movements
+    where source_system = 'erp' and movement_type = '541'
+
+),
+
 subcontract_keys as (
 
     -- every key a subcontracting order is known by (its purchase order, its
@@ -41,14 +53,7 @@ subcontract_keys as (
         known_key,
         subcontract_key,
         werks
-    from (
-        select
-            unnest(array[purchase_order_key, delivery_key, reference_key]) as known_key,
-            coalesce(purchase_order_key, reference_key) as subcontract_key,
-            werks
-        from fct_movements
-        where source_system = 'erp' and movement_type = '541'
-    ) as keys
+    from subcontract_dispatch_keys
     where known_key is not null and subcontract_key is not null
     order by known_key, subcontract_key, werks
 

@@ -138,8 +138,10 @@ book_vs_physical as (
 
     select
         'RECON-STOCK-001' as rule_id,
-        md5(positions.stock_date::text || '|' || positions.werks || '|' || positions.location || '|'
-            || positions.material || '|' || coalesce(positions.batch, '')) as record_id,
+        md5(
+            positions.stock_date::text || '|' || positions.werks || '|' || positions.location || '|'
+            || positions.material || '|' || coalesce(positions.batch, '')
+        ) as record_id,
         'erp' as source_system,
         case
             when abs(positions.difference_quantity)
