@@ -16,7 +16,7 @@
 -- S01 and S03 are judged once scrap_match_window_hours have passed since
 -- the 551 was entered, S02 once the plant's disposal lag has; differences
 -- within scrap_quantity_tolerance_pct plus the step MES records the
--- material with (int_quantity_resolutions) are rounding. Reversed 551s (and their
+-- material with (int_material_recording_steps) are rounding. Reversed 551s (and their
 -- reversals) move nothing and are skipped; scrap of materials with an
 -- unresolved unit or misstated by a data-quality defect is left to
 -- data_quality.
@@ -46,22 +46,9 @@ materials as (
 
 ),
 
-resolutions as (
-
-    select * from {{ ref('int_quantity_resolutions') }}
-
-),
-
 steps as (
 
-    -- the coarsest step each system records a material with: two records
-    -- that differ by less than the step of the one compared differ by rounding
-    select
-        material,
-        max(step_base) filter (where source_system = 'mes') as mes_step,
-        max(step_base) filter (where source_system = 'wms') as wms_step
-    from resolutions
-    group by material
+    select * from {{ ref('int_material_recording_steps') }}
 
 ),
 

@@ -11,7 +11,7 @@
 --             the plant near it in time.
 -- A return is judged once return_receipt_grace_hours have passed since its
 -- entry; differences up to return_quantity_tolerance_pct plus the step the
--- compared system records the material with (int_quantity_resolutions: MES
+-- compared system records the material with (int_material_recording_steps: MES
 -- and WMS record fewer decimals than the ERP) are rounding. Reversals (262 or 651
 -- carrying smbln) and reversed lines move nothing physically and are
 -- skipped; movements with an unresolved unit or misstated by a data-quality
@@ -36,22 +36,9 @@ materials as (
 
 ),
 
-resolutions as (
-
-    select * from {{ ref('int_quantity_resolutions') }}
-
-),
-
 steps as (
 
-    -- the coarsest step each system records a material with: two records
-    -- that differ by less than the step of the one compared differ by rounding
-    select
-        material,
-        max(step_base) filter (where source_system = 'mes') as mes_step,
-        max(step_base) filter (where source_system = 'wms') as wms_step
-    from resolutions
-    group by material
+    select * from {{ ref('int_material_recording_steps') }}
 
 ),
 

@@ -31,12 +31,6 @@ movements as not materialized (
 
 ),
 
-resolutions as (
-
-    select * from {{ ref('int_quantity_resolutions') }}
-
-),
-
 lines as (
 
     select
@@ -133,9 +127,7 @@ physical as (
 
 steps as (
 
-    select material, max(step_base) as step_base
-    from resolutions
-    group by material
+    select * from {{ ref('int_material_recording_steps') }}
 
 ),
 
@@ -157,7 +149,7 @@ counterparts_by_system as (
         and (
             physical.is_distorted
             or abs(physical.quantity_base - clusters.quantity_base)
-            < coalesce(steps.step_base, 0) + 1e-9 + clusters.quantity_base * 0.01
+            < coalesce(steps.recording_step, 0) + 1e-9 + clusters.quantity_base * 0.01
         )
         and physical.occurred_at between clusters.first_at - interval '{{ window_hours }} hours'
         and clusters.last_at + interval '{{ window_hours }} hours'

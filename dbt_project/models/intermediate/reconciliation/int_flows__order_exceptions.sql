@@ -11,7 +11,7 @@
 --                       consumption;
 --   is_beyond_tolerance the order left more unaccounted than that, and more
 --                       than the coarsest step the WMS or MES records the
---                       material with (int_quantity_resolutions: a remnant
+--                       material with (int_material_recording_steps: a remnant
 --                       below it cannot be booked back);
 --   rule_id             what an order beyond tolerance is:
 --       FLOW-E02  an issue entered after the order closed (excess_issue);
@@ -39,20 +39,9 @@ movements as not materialized (
 
 ),
 
-resolutions as (
-
-    select * from {{ ref('int_quantity_resolutions') }}
-
-),
-
 steps as (
 
-    -- the coarsest step the WMS or MES records a material with: a remnant
-    -- smaller than that cannot even be booked back
-    select material, max(step_base) as step_base
-    from resolutions
-    where source_system in ('wms', 'mes')
-    group by material
+    select * from {{ ref('int_material_recording_steps') }}
 
 ),
 
@@ -99,9 +88,9 @@ judged as (
         return_lags.tolerance as return_lag_tolerance_hours,
         closed_orders.order_closed_at
         < as_of.as_of_at - make_interval(secs => return_lags.tolerance * 3600) as is_settled,
-        coalesce(steps.step_base, 0) as recording_step,
+        coalesce(steps.physical_step, 0) as recording_step,
         closed_orders.unaccounted_ratio > balance_tolerances.tolerance
-        and closed_orders.unaccounted_quantity > coalesce(steps.step_base, 0) as is_beyond_tolerance
+        and closed_orders.unaccounted_quantity > coalesce(steps.physical_step, 0) as is_beyond_tolerance
     from closed_orders
     cross join as_of
     left join steps

@@ -15,7 +15,7 @@
 --                   plant, material, batch and direction, nearest within
 --                   stock_adjustment_match_hours working hours).
 -- Two quantities match when they differ by less than the coarser recording
--- step of the two systems (int_quantity_resolutions: a WMS that
+-- step of the two systems (int_material_recording_steps: a WMS that
 -- keeps 0.001 of a 1 000-piece case cannot tell 1 piece from 1.008) plus
 -- stock_tolerance_pct of the larger one.
 -- details.data_quality_defect_id names a defect (int_data_quality_defects)
@@ -77,12 +77,6 @@ movements as not materialized (
 
 ),
 
-resolutions as (
-
-    select * from {{ ref('int_quantity_resolutions') }}
-
-),
-
 distorted as (
 
     -- one defect per movement (a movement two defects distort names the first)
@@ -104,13 +98,9 @@ adjustment_pairs as (
 
 ),
 
-wms_steps as (
+steps as (
 
-    -- the coarsest step the WMS records a material with, in base units
-    select material, max(step_base) as step_base
-    from resolutions
-    where source_system = 'wms'
-    group by material
+    select * from {{ ref('int_material_recording_steps') }}
 
 ),
 
@@ -145,7 +135,7 @@ book_vs_physical as (
         'erp' as source_system,
         case
             when abs(positions.difference_quantity)
-                < coalesce(wms_steps.step_base, 0) + 1e-9
+                < coalesce(steps.wms_step, 0) + 1e-9
                 + {{ tolerance_pct }} / 100.0 * greatest(abs(positions.book_quantity), abs(positions.physical_quantity))
                 then 'matched'
             when positions.physical_quantity = 0 then 'missing_in_wms'
@@ -172,8 +162,8 @@ book_vs_physical as (
         and positions.stock_date = latest_snapshot.stock_date
     left join pack_defects
         on positions.material = pack_defects.material
-    left join wms_steps
-        on positions.material = wms_steps.material
+    left join steps
+        on positions.material = steps.material
     where not (positions.book_quantity = 0 and positions.physical_quantity = 0)
 
 ),
@@ -240,7 +230,7 @@ count_rows as (
         'wms' as source_system,
         case
             when abs(counts_converted.counted_quantity - counts_converted.system_quantity)
-                < greatest(coalesce(wms_steps.step_base, 0), coalesce(counts_converted.count_step, 0)) + 1e-9
+                < greatest(coalesce(steps.wms_step, 0), coalesce(counts_converted.count_step, 0)) + 1e-9
                 + {{ tolerance_pct }} / 100.0 * greatest(
                     abs(counts_converted.system_quantity), abs(counts_converted.counted_quantity)
                 )
@@ -266,8 +256,8 @@ count_rows as (
             'approved_by', counts_converted.approved_by_user_id
         ) as details
     from counts_converted
-    left join wms_steps
-        on counts_converted.material = wms_steps.material
+    left join steps
+        on counts_converted.material = steps.material
     where not counts_converted.is_superseded
 
 ),
@@ -317,7 +307,7 @@ adjustment_rows as (
             when erp.movement_id is null then 'missing_in_erp'
             when wms.movement_id is null then 'missing_in_wms'
             when abs(wms.quantity_base - erp.quantity_base)
-                < coalesce(wms_steps.step_base, 0) + 1e-9
+                < coalesce(steps.wms_step, 0) + 1e-9
                 + {{ tolerance_pct }} / 100.0 * greatest(abs(erp.quantity_base), abs(wms.quantity_base))
                 then 'matched'
             else 'quantity_differs'
@@ -348,8 +338,8 @@ adjustment_rows as (
         on adjustment_pairs.erp_movement_id = erp.movement_id
     left join distorted
         on wms.movement_id = distorted.movement_id
-    left join wms_steps
-        on coalesce(erp.material, wms.material) = wms_steps.material
+    left join steps
+        on coalesce(erp.material, wms.material) = steps.material
 
 ),
 
