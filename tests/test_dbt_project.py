@@ -127,6 +127,23 @@ def test_every_source_table_has_exactly_one_staging_model():
         assert f"source('derived', '{table}')" in path.read_text(encoding="utf-8"), path
 
 
+LAYERS = ("staging", "intermediate", "marts")
+
+
+def test_layers_point_one_way():
+    """staging reads sources, intermediate reads staging and intermediate,
+    marts read anything below: no ref runs from a lower layer to a higher one."""
+    models = DBT_PROJECT / "models"
+    layer_of = {path.stem: path.relative_to(models).parts[0] for path in models.rglob("*.sql")}
+    upward = []
+    for path in models.rglob("*.sql"):
+        layer = layer_of[path.stem]
+        for ref in re.findall(r"ref\(\s*'([a-z0-9_]+)'\s*\)", path.read_text(encoding="utf-8")):
+            if ref in layer_of and LAYERS.index(layer_of[ref]) > LAYERS.index(layer):
+                upward.append(f"{path.stem} ({layer}) -> {ref} ({layer_of[ref]})")
+    assert upward == []
+
+
 def test_mart_accepts_every_source_table_with_an_activity_time():
     mart = _model_docs()["fct_daily_source_activity"]
     (column,) = [c for c in mart["columns"] if c["name"] == "source_table"]
