@@ -82,9 +82,9 @@ def test_rerun_is_idempotent_and_a_correction_replaces(warehouse, serve, mes_db)
     before = query(conninfo, "select * from raw.mes_consumptions order by event_id")
 
     rerun = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN)}
-    boundary = rerun["mes_consumptions"]  # items at the watermark come again (inclusive)
-    assert boundary.watermark_from == str(T0 + 7000)
-    assert (boundary.rows_read, boundary.rows_unchanged, boundary.rows_inserted) == (2, 2, 0)
+    lookback = rerun["mes_consumptions"]  # the 24 h lookback re-reads every item
+    assert lookback.watermark_from == str(T0 + 7000 - 24 * 3_600_000)
+    assert (lookback.rows_read, lookback.rows_unchanged, lookback.rows_inserted) == (23, 23, 0)
     assert query(conninfo, "select * from raw.mes_consumptions order by event_id") == before
 
     write_rows(mes_db, "mes_consumptions", [consumption(4, T0 + 60_000, qty="0.5")])
@@ -104,3 +104,18 @@ def test_exhausted_retries_fail_the_load_with_a_clear_error(warehouse, serve):
     assert query(conninfo, "select table_name, status, retries, rows_read from ops.load_ledger"
                  ) == [("mes_work_orders", "failed", 2, 0)]
     assert query(conninfo, "select count(*) from raw.mes_work_orders") == [(0,)]
+
+
+def test_an_item_committed_late_with_an_older_updated_at_arrives_on_the_next_run(warehouse, serve, mes_db):
+    conninfo = warehouse.conninfo()
+    server = serve()
+    extract_mes(conninfo, server.base_url, TOKEN)
+    # a lagging MES node commits an item stamped before the watermark (T0 + 7000)
+    write_rows(mes_db, "mes_consumptions", [consumption(99, T0 + 3000)])
+    rerun = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN)}
+    consumptions = rerun["mes_consumptions"]
+    assert (consumptions.rows_read, consumptions.rows_inserted, consumptions.rows_updated,
+            consumptions.rows_unchanged) == (24, 1, 0, 23)
+    assert query(conninfo, "select updated_at from raw.mes_consumptions where event_id = 'C0099'"
+                 ) == [(T0 + 3000,)]
+    assert_conserved(conninfo)

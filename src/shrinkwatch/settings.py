@@ -79,6 +79,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "ERP documents entered up to this long before the last watermark are re-read, "
         "so late-committed documents are not missed (re-reads are idempotent).",
     ),
+    "SHRINKWATCH_MES_LOOKBACK_HOURS": (
+        "24",
+        "MES items updated up to this long before the last watermark are re-read, "
+        "so items committed late by a lagging node are not missed (re-reads are idempotent).",
+    ),
     "SHRINKWATCH_MES_PAGE_SIZE": ("1000", "`limit` asked of the MES API per page."),
     "SHRINKWATCH_MES_MAX_RETRIES": ("8", "Retries of one MES request on 429 or 5xx before the load fails."),
     "SHRINKWATCH_WMS_ENCODINGS": (
@@ -111,6 +116,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 TASK_SETTINGS = (
     "SHRINKWATCH_HOME",
     "SHRINKWATCH_ERP_LOOKBACK_HOURS",
+    "SHRINKWATCH_MES_LOOKBACK_HOURS",
     "SHRINKWATCH_MES_PAGE_SIZE",
     "SHRINKWATCH_MES_MAX_RETRIES",
     "SHRINKWATCH_WMS_ENCODINGS",
@@ -142,6 +148,7 @@ class Settings:
     demo_days: int
     demo_plants: int
     erp_lookback_hours: float
+    mes_lookback_hours: float
     mes_page_size: int
     mes_max_retries: int
     wms_encodings: tuple[str, ...]
@@ -170,6 +177,7 @@ class Settings:
             demo_days=int(env("SHRINKWATCH_DEMO_DAYS") or 90),
             demo_plants=int(env("SHRINKWATCH_DEMO_PLANTS") or 2),
             erp_lookback_hours=float(env("SHRINKWATCH_ERP_LOOKBACK_HOURS") or 48),
+            mes_lookback_hours=float(env("SHRINKWATCH_MES_LOOKBACK_HOURS") or 24),
             mes_page_size=int(env("SHRINKWATCH_MES_PAGE_SIZE") or 1000),
             mes_max_retries=int(env("SHRINKWATCH_MES_MAX_RETRIES") or 8),
             wms_encodings=tuple(

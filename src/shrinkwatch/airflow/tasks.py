@@ -116,6 +116,7 @@ def extract_mes_task() -> list[dict]:
         token,
         page_size=settings.mes_page_size,
         max_retries=settings.mes_max_retries,
+        lookback_hours=settings.mes_lookback_hours,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
     )

@@ -1,8 +1,10 @@
 """MES extraction: the paged HTTP JSON API, per resource.
 
-Each resource is read from the last successful watermark (`updated_since` is
-inclusive, so items at the boundary come again and upsert as unchanged),
-following `next_cursor` until it is null. 429 and 5xx answers are retried by
+Each resource is read from the last successful watermark minus a lookback
+(like the ERP's), so an item committed late with an `updated_at` older than
+items already read (a lagging node, a slow transaction) still arrives; the
+re-read items upsert as unchanged. `updated_since` is inclusive. Pages follow
+`next_cursor` until it is null. 429 and 5xx answers are retried by
 urllib3 (honouring `Retry-After`, else exponential backoff); the retries are
 counted into the ledger. A correction (same id, later `updated_at`) replaces
 the earlier version; within one read the newest version wins.
@@ -125,9 +127,10 @@ def extract_mes(
     page_size: int = 1000,
     max_retries: int = 8,
     chunk_rows: int = 50000,
+    lookback_hours: float = 24,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> list[LoadResult]:
-    """Load every MES resource from its last watermark; one load each."""
+    """Load every MES resource from its last watermark minus `lookback_hours`; one load each."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
     results = []
@@ -136,13 +139,15 @@ def extract_mes(
             previous = last_watermark(conn, table)
         client = MesClient(base_url, token, page_size=page_size, max_retries=max_retries)
         try:
-            updated_since = int(previous) if previous is not None else 0
+            updated_since = 0
+            if previous is not None:
+                updated_since = max(0, int(previous) - int(lookback_hours * 3_600_000))
             results.append(load_table(
                 warehouse_conninfo,
                 table,
                 _rows(table, client.items(table.source_name, updated_since)),
                 chunk_rows=chunk_rows,
-                watermark_from=previous,
+                watermark_from=str(updated_since) if previous is not None else None,
                 previous_watermark=previous,
                 retries=lambda client=client: client.retries,
                 clock_skew=clock_skew,
