@@ -7,6 +7,7 @@ import shutil
 import psycopg
 
 from helpers.wms import ITEM_HEADER, STOCK_HEADER, TASK_HEADER, stock, task, write
+from shrinkwatch import report
 from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.wms import extract_wms
 
@@ -148,4 +149,23 @@ def test_a_snapshot_row_without_lot_loads_and_a_repeat_of_it_is_quarantined(ware
         ("duplicate_key_in_batch", "key (snapshot_at, warehouse, bin, sku, lot, status) already read at "
                                    "wms_bin_stock_20260412.csv:3"),
     ]
+    assert_conserved(conninfo)
+
+
+def test_an_empty_re_export_keeps_the_day_and_says_why(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T1"), task("T2")])
+    extract_wms(conninfo, landing)
+    write(landing, "wms_task_20260412_2.csv", TASK_HEADER, [])  # header only
+    (landing / "wms_task_20260412_3.csv").write_bytes(b"")
+    results = extract_wms(conninfo, landing)
+    assert [(r.file_name, r.status, r.rows_read, r.rows_deleted) for r in results] == [
+        ("wms_task_20260412_2.csv", "refused_empty", 0, 0),
+        ("wms_task_20260412_3.csv", "refused_empty", 0, 0),
+    ]
+    assert "2 rows of the day's earlier exports were kept" in results[0].message
+    assert query(conninfo, "select task_id, _file_seq from raw.wms_task order by 1") == [("T1", 0), ("T2", 0)]
+    refused = {(r["table_name"], r["file_name"]) for r in report.collect(conninfo)["refused_loads"]}
+    assert refused == {("wms_task", "wms_task_20260412_2.csv"), ("wms_task", "wms_task_20260412_3.csv")}
+    assert "wms_task_20260412_2.csv" in report.format_text(report.collect(conninfo))
     assert_conserved(conninfo)

@@ -38,3 +38,15 @@ def test_a_dq_results_from_before_dimensions_gets_the_dimension_its_checks_now_r
         ).fetchone()[0]
     assert upgraded == {str(i): c.dimension for i, c in enumerate(checks)}
     assert nullable == "NO"
+
+
+def test_a_ledger_from_before_refused_empty_accepts_it_after_the_upgrade(warehouse: PgTarget):
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        ensure_schemas(conn)
+        conn.execute(
+            "alter table ops.load_ledger drop constraint load_ledger_status_check, add constraint "
+            "load_ledger_status_check check (status in ('loaded', 'skipped_duplicate', 'skipped_superseded', 'failed'))"
+        )
+        conn.commit()
+        ensure_schemas(conn)
+        conn.execute("insert into ops.load_ledger (system, status, started_at) values ('erp', 'refused_empty', now())")

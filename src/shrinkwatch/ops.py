@@ -8,7 +8,8 @@ extract/ledger.py), `ops.dq_results` one row per validated expectation
 lives with them (extract/warehouse.py).
 
 `ensure_ops_tables` creates them `if not exists` and upgrades in place a
-`dq_results` created before `dimension` existed.
+`dq_results` created before `dimension` existed and a `load_ledger` whose
+status check predates a status.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from shrinkwatch.contracts import OPS_SCHEMA
 logger = logging.getLogger(__name__)
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
-LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "failed")
+# refused_empty: a read with no row that would have erased rows (a WMS day, an
+# ERP full table) was not applied; the previous rows stay
+LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "refused_empty", "failed")
+_STATUS_CHECK = "check (status in ({}))".format(", ".join(f"'{s}'" for s in LOAD_STATUSES))
 PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
 DQ_RESULTS = f"{OPS_SCHEMA}.dq_results"
 PUBLISH_STATUSES = ("published", "blocked")
@@ -39,7 +43,7 @@ create table if not exists {LEDGER} (
     file_checksum text,
     watermark_from text,
     watermark_to text,
-    status text not null check (status in ({", ".join(f"'{s}'" for s in LOAD_STATUSES)})),
+    status text not null {_STATUS_CHECK},
     rows_read bigint not null default 0,
     rows_loaded bigint not null default 0,
     rows_quarantined bigint not null default 0,
@@ -121,6 +125,23 @@ def _upgrade_dq_results(conn: psycopg.Connection) -> None:
     conn.execute(f"alter table {DQ_RESULTS} alter column dimension set not null")
 
 
+def _upgrade_load_statuses(conn: psycopg.Connection) -> None:
+    """Let a ledger created before a status existed accept every one of
+    LOAD_STATUSES; reads the catalog first, so an up-to-date table is not locked."""
+    definition = conn.execute(
+        """select pg_get_constraintdef(oid) from pg_constraint
+           where conrelid = %s::regclass and conname = 'load_ledger_status_check'""",
+        (LEDGER,),
+    ).fetchone()
+    if definition and all(f"'{s}'" in definition[0] for s in LOAD_STATUSES):
+        return
+    logger.info("upgrading %s: statuses %s", LEDGER, ", ".join(LOAD_STATUSES))
+    conn.execute(
+        f"alter table {LEDGER} drop constraint if exists load_ledger_status_check, "
+        f"add constraint load_ledger_status_check {_STATUS_CHECK}"
+    )
+
+
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
     """Create (or upgrade) the ops schema's tables and views, in the caller's transaction."""
     conn.execute(f"create schema if not exists {OPS_SCHEMA}")
@@ -128,3 +149,4 @@ def ensure_ops_tables(conn: psycopg.Connection) -> None:
         if statement.strip():
             conn.execute(statement)
     _upgrade_dq_results(conn)
+    _upgrade_load_statuses(conn)

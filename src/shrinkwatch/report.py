@@ -19,6 +19,7 @@ LEDGER_TOTALS = """
 select system,
        count(*) filter (where status = 'loaded')             as loads,
        count(*) filter (where status like 'skipped%%')       as skipped,
+       count(*) filter (where status = 'refused_empty')      as refused,
        count(*) filter (where status = 'failed')             as failed,
        coalesce(sum(rows_read), 0)                          as rows_read,
        coalesce(sum(rows_loaded), 0)                        as rows_loaded,
@@ -27,6 +28,17 @@ select system,
 from ops.load_ledger
 group by system
 order by system
+"""
+
+# Empty reads refused because they would have erased rows (an ERP snapshot
+# table, a WMS day): the rows kept may be stale, so a person should look.
+REFUSED_LOADS = """
+select system, table_name, file_name, count(*) as loads, max(finished_at) as last_at,
+       (array_agg(message order by load_id desc))[1] as message
+from ops.load_ledger
+where status = 'refused_empty'
+group by system, table_name, file_name
+order by system, table_name, file_name
 """
 
 # The newest transform run: were its marts published, or blocked and why.
@@ -81,6 +93,7 @@ def _jsonable(value):
 def collect(conninfo: str, schemas: tuple[str, ...] = ("raw", "quarantine", "staging", "marts")) -> dict:
     with psycopg.connect(conninfo) as conn:
         ledger = _rows(conn, LEDGER_TOTALS)
+        refused = _rows(conn, REFUSED_LOADS)
         relations: dict[str, dict[str, int]] = {}
         for schema, table in conn.execute(RELATION_COUNTS, (list(schemas),)).fetchall():
             count = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
@@ -93,6 +106,7 @@ def collect(conninfo: str, schemas: tuple[str, ...] = ("raw", "quarantine", "sta
         cases = _rows(conn, CASES_BY_TYPE) if "fct_finding" in published else None
     return {
         "ledger": ledger,
+        "refused_loads": refused,
         "relations": relations,
         "unconserved_loads": unconserved,
         "open_quarantine": open_quarantine,
@@ -116,12 +130,20 @@ def write(summary: dict, path: Path) -> Path:
 
 def format_text(summary: dict) -> str:
     lines = ["Loads (ops.load_ledger):"]
-    lines.append(f"  {'system':6} {'loads':>6} {'skipped':>7} {'failed':>6} {'read':>9} {'loaded':>9} "
-                 f"{'quarant.':>8} {'retries':>7}")
+    lines.append(f"  {'system':6} {'loads':>6} {'skipped':>7} {'refused':>7} {'failed':>6} {'read':>9} "
+                 f"{'loaded':>9} {'quarant.':>8} {'retries':>7}")
     for row in summary["ledger"]:
         lines.append(
-            f"  {row['system']:6} {row['loads']:>6} {row['skipped']:>7} {row['failed']:>6} "
+            f"  {row['system']:6} {row['loads']:>6} {row['skipped']:>7} {row['refused']:>7} {row['failed']:>6} "
             f"{row['rows_read']:>9} {row['rows_loaded']:>9} {row['rows_quarantined']:>8} {row['retries']:>7}"
+        )
+    refused = summary.get("refused_loads") or []
+    if refused:
+        lines.append("  Refused empty reads (WARNING: the previous rows were kept; check the source):")
+        lines.extend(
+            f"    {r['system']} {r['table_name']}{' ' + r['file_name'] if r['file_name'] else ''}: "
+            f"{r['loads']}x, last at {r['last_at']}: {r['message']}"
+            for r in refused
         )
     verdict = "holds" if summary["unconserved_loads"] == 0 else f"BROKEN in {summary['unconserved_loads']} loads"
     lines.append(f"  row conservation (read = loaded + quarantined): {verdict}")

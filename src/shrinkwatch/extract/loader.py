@@ -318,6 +318,13 @@ class _Load:
             f"delete from {raw} r where not exists (select 1 from {_STAGE} s where {matches})"
         ).rowcount
 
+    def rows_of_day(self, scope: FileScope) -> int:
+        """The rows a WMS export would replace (see `replace_file_rows`)."""
+        return self.conn.execute(
+            f"select count(*) from {RAW_SCHEMA}.{self.table.name} where _file_date = %s and _file_seq <= %s",
+            (scope.file_date, scope.file_seq),
+        ).fetchone()[0]
+
     def replace_file_rows(self, scope: FileScope) -> tuple[int, int]:
         """A WMS export replaces the rows of earlier (or equal: a re-export of
         the same name) sequence numbers of its entity and day."""
@@ -425,10 +432,17 @@ def _stage_and_merge(
     if repeats := load.settle_repeats():
         notes.append(f"{repeats} quarantined rows repeat earlier quarantined ones")
     resolved = 0
+    status = base.status
     if table.strategy == "file":
         if file_scope is None:
             raise ValueError(f"{table.name}: a file load needs its FileScope")
-        if load.rows_staged or not load.rows_quarantined:
+        held = load.rows_of_day(file_scope) if not load.rows_read else 0
+        if not load.rows_read and (held or supersedes_loads):
+            # A 0-byte or header-only re-export is far likelier a broken export
+            # than a day that lost every record: it must not erase the day.
+            status = "refused_empty"
+            notes.append(f"no row read, so the {held} rows of the day's earlier exports were kept")
+        elif load.rows_staged or not load.rows_quarantined:
             inserted, deleted = load.replace_file_rows(file_scope)
             resolved = load.resolve_quarantined(supersedes_loads, base.file_name)
         else:
@@ -455,6 +469,7 @@ def _stage_and_merge(
         notes.append(f"{superseded} older versions superseded within this read")
     return replace(
         base,
+        status=status,
         rows_read=load.rows_read,
         rows_loaded=load.rows_read - load.rows_quarantined,
         rows_quarantined=load.rows_quarantined,
