@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from helpers.erp import doc, insert
+from shrinkwatch import report
 from shrinkwatch.contracts import ERP_TABLES
 from shrinkwatch.extract.erp import extract_erp
 from shrinkwatch.extract.ledger import unconserved_loads
@@ -103,4 +104,20 @@ def test_bad_rows_quarantined_and_full_table_deletes_absent_keys(warehouse, erp_
         conn.execute("delete from erp_user where usnam = 'ZHANG.M'")
     (users,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_user"])
     assert (users.rows_deleted, users.rows_unchanged) == (1, 1)
+    assert_conserved(conninfo)
+
+
+def test_an_empty_read_of_a_full_table_keeps_the_previous_snapshot(warehouse, erp_db):
+    conninfo = warehouse.conninfo()
+    extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_user"])
+    with sqlite3.connect(erp_db) as conn:  # a replica caught mid-refresh
+        conn.execute("delete from erp_user")
+    (users,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_user"])
+    assert (users.status, users.rows_read, users.rows_deleted) == ("refused_empty", 0, 0)
+    assert "raw.erp_user holds 2 rows" in users.message
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("select usnam from raw.erp_user order by 1").fetchall() == [("LI.WEI",), ("ZHANG.M",)]
+    summary = report.collect(conninfo)
+    assert [(r["table_name"], r["loads"]) for r in summary["refused_loads"]] == [("erp_user", 1)]
+    assert "erp_user" in report.format_text(summary).split("Refused")[1]
     assert_conserved(conninfo)

@@ -318,6 +318,9 @@ class _Load:
             f"delete from {raw} r where not exists (select 1 from {_STAGE} s where {matches})"
         ).rowcount
 
+    def rows_in_raw(self) -> int:
+        return self.conn.execute(f"select count(*) from {RAW_SCHEMA}.{self.table.name}").fetchone()[0]
+
     def rows_of_day(self, scope: FileScope) -> int:
         """The rows a WMS export would replace (see `replace_file_rows`)."""
         return self.conn.execute(
@@ -455,6 +458,12 @@ def _stage_and_merge(
             resolved = load.resolve_quarantined((), base.file_name)
         else:
             notes.append("no valid row, so the previous rows were kept")
+    elif table.strategy == "full" and not load.rows_read and (held := load.rows_in_raw()):
+        # A snapshot table read empty is a source mid-refresh (a replica being
+        # rebuilt), not every user, release and count gone: keep the last one.
+        status = "refused_empty"
+        notes.append(f"the read returned no row while raw.{table.name} holds {held} rows, "
+                     "so the previous snapshot was kept")
     else:
         inserted, updated = load.upsert()
         if table.strategy == "full":
