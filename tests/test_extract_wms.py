@@ -29,10 +29,10 @@ def test_duplicate_file_is_skipped_and_recorded(warehouse, landing):
     assert (first.status, first.rows_read, first.rows_loaded, first.rows_inserted) == (
         "loaded", 2, 2, 2,
     )
-    shutil.copy(original, landing / "wms_task_20260413.csv")  # the same export, resent
+    shutil.copy(original, landing / "wms_task_20260412_1.csv")  # the day's export, resent
     results = extract_wms(conninfo, landing)
     assert [(r.file_name, r.status, r.rows_read) for r in results] == [
-        ("wms_task_20260413.csv", "skipped_duplicate", 0),
+        ("wms_task_20260412_1.csv", "skipped_duplicate", 0),
     ]
     assert query(conninfo, "select count(*) from raw.wms_task") == [(2,)]
     # files already decided on are passed over quietly: the ledger does not grow per run
@@ -168,4 +168,36 @@ def test_an_empty_re_export_keeps_the_day_and_says_why(warehouse, landing):
     refused = {(r["table_name"], r["file_name"]) for r in report.collect(conninfo)["refused_loads"]}
     assert refused == {("wms_task", "wms_task_20260412_2.csv"), ("wms_task", "wms_task_20260412_3.csv")}
     assert "wms_task_20260412_2.csv" in report.format_text(report.collect(conninfo))
+    assert_conserved(conninfo)
+
+
+def test_an_item_master_equal_to_an_earlier_days_is_that_days_export(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    item = "SKU-10001234,10001234,06901234567892,螺栓,BAG,{},KG,12x100mm SS304"
+    monday = write(landing, "wms_item_20260412.csv", ITEM_HEADER, [item.format(25)])
+    write(landing, "wms_item_20260413.csv", ITEM_HEADER, [item.format(20)])
+    shutil.copy(monday, landing / "wms_item_20260414.csv")  # the pack size went back to 25
+    results = extract_wms(conninfo, landing)
+    assert [(r.file_name, r.status) for r in results] == [
+        ("wms_item_20260412.csv", "loaded"), ("wms_item_20260413.csv", "loaded"),
+        ("wms_item_20260414.csv", "loaded"),
+    ]
+    assert query(conninfo, "select _file_date::text, units_per_uom from raw.wms_item order by 1") == [
+        ("2026-04-12", 25), ("2026-04-13", 20), ("2026-04-14", 25),
+    ]
+    assert_conserved(conninfo)
+
+
+def test_a_re_export_equal_to_a_superseded_one_replaces_the_day_again(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    first = write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T1", qty="2")])
+    extract_wms(conninfo, landing)
+    write(landing, "wms_task_20260412_1.csv", TASK_HEADER, [task("T1", qty="3")])
+    extract_wms(conninfo, landing)
+    shutil.copy(first, landing / "wms_task_20260412_2.csv")  # the WMS took the correction back
+    (again,) = extract_wms(conninfo, landing)
+    assert (again.file_name, again.status, again.rows_inserted, again.rows_deleted) == (
+        "wms_task_20260412_2.csv", "loaded", 1, 1,
+    )
+    assert query(conninfo, "select task_id, qty, _file_seq from raw.wms_task") == [("T1", 2, 2)]
     assert_conserved(conninfo)

@@ -100,27 +100,15 @@ def last_watermark(conn: psycopg.Connection, table: SourceTable) -> str | None:
     return row[0] if row else None
 
 
-def loaded_file_with_checksum(
-    conn: psycopg.Connection, table: SourceTable, checksum: str
-) -> str | None:
-    row = conn.execute(
-        f"""select file_name from {LEDGER}
-            where table_name = %s and file_checksum = %s and status = 'loaded'
-            order by load_id limit 1""",
-        (table.name, checksum),
-    ).fetchone()
-    return row[0] if row else None
-
-
 def file_loads_for_day(
     conn: psycopg.Connection, table: SourceTable, file_date: date
-) -> list[tuple[int, str]]:
-    """(load_id, file name) of every successful load of a file of this entity
-    and export day, oldest first."""
+) -> list[tuple[int, str, str]]:
+    """(load_id, file name, sha256) of every successful load of a file of this
+    entity and export day, oldest first."""
     return [
-        (int(load_id), name)
-        for load_id, name in conn.execute(
-            f"""select load_id, file_name from {LEDGER}
+        (int(load_id), name, checksum)
+        for load_id, name, checksum in conn.execute(
+            f"""select load_id, file_name, file_checksum from {LEDGER}
                 where table_name = %s and status = 'loaded' and file_name like %s
                 order by load_id""",
             (table.name, f"wms_{table.source_name}_{file_date:%Y%m%d}%"),

@@ -3,8 +3,12 @@
 Files are named `wms_<entity>_<YYYYMMDD>[_<seq>].csv` and processed in export
 order (day, seq, name). Per file, in this order:
 
-- bytes already loaded for the entity (same sha256) -> `skipped_duplicate`;
 - a higher seq of the same entity and day already loaded -> `skipped_superseded`;
+- the same bytes (sha256) as the export of its entity and day now in raw ->
+  `skipped_duplicate` (loading it would change nothing). Equal bytes under
+  another day, or equal to an export of the day since replaced, are that
+  file's own content and load: an item master back to an earlier day's
+  values, a WMS taking a correction back;
 - otherwise the file is loaded and replaces the rows of earlier seqs of its day
   (and of an earlier delivery of the same name), and resolves the open
   quarantine rows of the loads it replaces: a corrected re-export fixes them.
@@ -36,7 +40,6 @@ from shrinkwatch.extract.ledger import (
     LoadResult,
     file_loads_for_day,
     files_decided,
-    loaded_file_with_checksum,
 )
 from shrinkwatch.extract.loader import FileScope, RejectedRow, SourceRow, load_table, record_skip
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
@@ -233,15 +236,17 @@ def _decide(
     """Whether to skip the file (status, message), and if not, the earlier
     loads of its entity and day it replaces (seq up to its own)."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        same_bytes = loaded_file_with_checksum(conn, landing.table, checksum)
-        if same_bytes:
-            return ("skipped_duplicate", f"same content as {same_bytes}, already loaded"), []
-        replaced = []
-        for load_id, name in file_loads_for_day(conn, landing.table, landing.file_date):
-            _, day, seq = parse_file_name(name)
-            if day != landing.file_date:
-                continue
-            if seq > landing.file_seq:
-                return ("skipped_superseded", f"{name} (a later export of the day) is loaded"), []
-            replaced.append(load_id)
+        loads = file_loads_for_day(conn, landing.table, landing.file_date)
+    replaced = []
+    current: tuple[str, str] | None = None  # (name, sha256) of the day's export in raw
+    for load_id, name, loaded_checksum in loads:
+        _, day, seq = parse_file_name(name)
+        if day != landing.file_date:
+            continue
+        if seq > landing.file_seq:
+            return ("skipped_superseded", f"{name} (a later export of the day) is loaded"), []
+        replaced.append(load_id)
+        current = (name, loaded_checksum)
+    if current is not None and current[1] == checksum:
+        return ("skipped_duplicate", f"same content as {current[0]}, the day's export already loaded"), []
     return None, replaced
