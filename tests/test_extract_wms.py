@@ -158,10 +158,16 @@ def test_an_empty_re_export_keeps_the_day_and_says_why(warehouse, landing):
     extract_wms(conninfo, landing)
     write(landing, "wms_task_20260412_2.csv", TASK_HEADER, [])  # header only
     (landing / "wms_task_20260412_3.csv").write_bytes(b"")
+    (landing / "wms_task_20260412_4.csv").write_text(f"{task('T1')}\n{task('T2')}\n")  # header lost
     results = extract_wms(conninfo, landing)
     assert [(r.file_name, r.status, r.rows_read, r.rows_deleted) for r in results] == [
         ("wms_task_20260412_2.csv", "refused_empty", 0, 0),
         ("wms_task_20260412_3.csv", "refused_empty", 0, 0),
+        # its first record is taken for the header, so the second is quarantined for missing columns
+        ("wms_task_20260412_4.csv", "loaded", 1, 0),
+    ]
+    assert query(conninfo, "select source_ref, rule from quarantine.wms_task") == [
+        ("wms_task_20260412_4.csv:2", "missing_column"),
     ]
     assert "2 rows of the day's earlier exports were kept" in results[0].message
     assert query(conninfo, "select task_id, _file_seq from raw.wms_task order by 1") == [("T1", 0), ("T2", 0)]

@@ -17,6 +17,11 @@ extractor in the ledger); for a configuration file (replace) every open row of
 the table, once its valid rows replaced the table. A row re-read exactly as
 an earlier open or released one is settled as its repeat (`settle_repeats`).
 
+A read with no row at all never erases rows: a WMS export that would replace
+its day's rows and a full table whose raw holds rows are left as they were, and
+the load is recorded as `refused_empty` (a broken export, a replica
+mid-refresh), which the run report lists.
+
 One load is one transaction: its ledger row, raw changes and quarantine rows
 commit together. A failed load leaves a `failed` ledger row, written in its
 own transaction after the rollback, and re-raises.
