@@ -1,6 +1,12 @@
+import os
+import subprocess
+from dataclasses import replace
+
 import psycopg
+import pytest
 
 from shrinkwatch.postgres import PgTarget
+from shrinkwatch.settings import BIN_DIR
 
 
 def test_embedded_server_serves_a_fresh_database_over_a_socket(warehouse: PgTarget):
@@ -15,3 +21,25 @@ def test_urls_round_trip_for_socket_hosts():
     target = PgTarget.from_url("postgresql://postgres:pw@localhost/shrinkwatch?host=/tmp/x")
     assert target.host == "/tmp/x" and target.dbname == "shrinkwatch"
     assert PgTarget.from_url(target.sqlalchemy_url()) == target
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN_DIR / "shrinkwatch"), *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_db_start_does_not_print_the_warehouse_password(warehouse: PgTarget):
+    secret = "db-start-pw-4d9e"
+    url = replace(warehouse, password=secret).sqlalchemy_url()
+    # the Airflow metadata URL set: `db start` then creates no `airflow` database here
+    done = _cli("db", "start", env={"SHRINKWATCH_DATABASE_URL": url,
+                                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://elsewhere/airflow"})
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert f"postgresql+psycopg://postgres:***@localhost:5432/{warehouse.dbname}" in done.stdout
+
+
+def test_a_url_echoed_in_an_error_has_its_password_masked():
+    with pytest.raises(ValueError) as raised:
+        PgTarget.from_url("mysql://u:echoed-pw-1a2b@h/db")
+    assert "echoed-pw-1a2b" not in str(raised.value) and "mysql://u:***@h/db" in str(raised.value)

@@ -37,7 +37,9 @@ class PgTarget:
         """Parse `postgresql[+driver]://user:pw@host:port/db?host=/socket/dir`."""
         parts = urlsplit(url)
         if not parts.scheme.startswith("postgres"):
-            raise ValueError(f"not a PostgreSQL URL: {url!r}")
+            from shrinkwatch.settings import mask_secrets
+
+            raise ValueError(mask_secrets(f"not a PostgreSQL URL: {url!r}"))
         query = parse_qs(parts.query)
         host = query.get("host", [unquote(parts.hostname or "")])[0] or "localhost"
         return cls(
@@ -54,10 +56,6 @@ class PgTarget:
 
     def with_db(self, dbname: str) -> PgTarget:
         return replace(self, dbname=dbname)
-
-    def with_password_masked(self) -> PgTarget:
-        """For printing: the password replaced by `***`."""
-        return replace(self, password="***" if self.password else "")
 
     def conninfo(self) -> str:
         """libpq key/value string, for psycopg."""
