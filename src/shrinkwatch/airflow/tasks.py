@@ -31,6 +31,19 @@ def warehouse_target() -> PgTarget:
     )
 
 
+def _mask_url_password(url: str) -> None:
+    """Airflow masks a connection's password in task logs, not one inside an
+    extra (the ERP's `sqlalchemy_url`): register it with Airflow's masker."""
+    from urllib.parse import unquote, urlsplit
+
+    from airflow.sdk.log import mask_secret
+
+    password = urlsplit(url).password
+    if password:
+        mask_secret(password)
+        mask_secret(unquote(password))
+
+
 def _prepare_warehouse() -> str:
     import psycopg
 
@@ -64,6 +77,7 @@ def extract_erp_task() -> list[dict]:
 
     settings = Settings.from_env()
     erp_url = BaseHook.get_connection(ERP_CONN_ID).extra_dejson["sqlalchemy_url"]
+    _mask_url_password(erp_url)
     results = extract_erp(
         _prepare_warehouse(),
         erp_url,

@@ -15,6 +15,7 @@ import base64
 import hmac
 import ipaddress
 import json
+import os
 import signal
 import sqlite3
 import threading
@@ -210,7 +211,6 @@ class MesServer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, type=Path, help="the demo plant's mes.sqlite")
-    parser.add_argument("--token", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here")
@@ -218,7 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow binding a non-loopback host")
     args = parser.parse_args(argv)
-    server = MesServer(args.data, args.token, host=args.host, port=args.port,
+    # from the environment, not argv: every user of the machine can read a
+    # process's command line (`ps`), only its owner its environment
+    token = os.environ.get("SHRINKWATCH_MES_TOKEN", "").strip()
+    if not token:
+        parser.error("SHRINKWATCH_MES_TOKEN must hold the bearer token to accept")
+    server = MesServer(args.data, token, host=args.host, port=args.port,
                        fault_every=args.fault_every, allow_remote=args.allow_remote)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
