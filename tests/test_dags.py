@@ -36,6 +36,9 @@ print(json.dumps({
             ) if getattr(dag.timetable, "asset_condition", None) is not None else [],
             "outlets": sorted(o.uri for t in dag.tasks for o in t.outlets),
             "outlets_by_task": {t.task_id: sorted(o.uri for o in t.outlets) for t in dag.tasks if t.outlets},
+            "execution_timeouts": {
+                t.task_id: t.execution_timeout.total_seconds() for t in dag.tasks if t.execution_timeout
+            },
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -115,3 +118,10 @@ def test_the_transform_dag_publishes_only_checked_marts_and_always_reports(dagba
 def test_the_marts_asset_is_updated_by_the_publish_alone(dagbag):
     # a blocked run changes no mart, so it must not tell readers the marts changed
     assert dagbag["dags"][ids.TRANSFORM_DAG]["outlets_by_task"] == {ids.PUBLISH_MARTS: [MARTS_ASSET_URI]}
+
+
+def test_the_publish_is_bounded_in_time(dagbag):
+    # the swap waits for readers of the marts; nothing may keep it, and every
+    # marts query queued behind it, waiting without end
+    timeouts = dagbag["dags"][ids.TRANSFORM_DAG]["execution_timeouts"]
+    assert 0 < timeouts[ids.PUBLISH_MARTS] <= 15 * 60

@@ -8,7 +8,8 @@ blocked run); here each step is checked on hand-made schemas, in seconds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -140,3 +141,29 @@ def test_a_blocked_runs_status_names_the_critical_expectations_that_failed(wareh
     status, reason = publish.outcome(_states("validate_staging"), "publish_marts", failed)
     assert status == "blocked"
     assert "; failed: stg_erp__batches: expect_column_values_to_not_be_null (3 rows); stg_ops__quarantine: " in reason
+
+
+def test_a_reader_holding_the_marts_open_bounds_the_swap_and_changes_nothing(warehouse: PgTarget):
+    """A BI session idle in a transaction over the marts: the swap waits at
+    most its lock timeout per try (new readers are not queued behind it for
+    longer), then fails naming the session; the previous marts are still
+    served. Once the session ends, the same shadow is published."""
+    conninfo = warehouse.conninfo()
+    _build_shadow(conninfo, ["c1"])
+    publish.swap_in_shadow(conninfo)
+    _build_shadow(conninfo, ["c2"])
+    with psycopg.connect(conninfo, application_name="bi-dashboard") as bi:
+        bi.execute("select count(*) from marts.fct_case").fetchone()  # idle in transaction from here
+        started = time.monotonic()
+        with pytest.raises(publish.MartsBusy, match=r"bi-dashboard, idle in transaction"):
+            publish.swap_in_shadow(
+                conninfo, lock_timeout=timedelta(milliseconds=300), attempts=2, retry_pause=timedelta(milliseconds=100)
+            )
+        assert time.monotonic() - started < 5
+        # a reader that starts while the swap gave up is served at once, the old marts
+        with psycopg.connect(conninfo) as other_reader:
+            other_reader.execute("set statement_timeout = '2s'")
+            assert other_reader.execute("select case_id from marts.fct_case").fetchall() == [("c1",)]
+        bi.rollback()
+    publish.swap_in_shadow(conninfo)
+    assert _published_cases(conninfo) == ["c2"]

@@ -18,12 +18,16 @@ refuses when a view elsewhere still reads them.
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import time
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
 from shrinkwatch.ops import DQ_RESULTS, PUBLISH_RUNS
+
+log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMAS = ("marts",)
 SHADOW_SCHEMAS = {schema: f"{schema}__shadow" for schema in PUBLISHED_SCHEMAS}
@@ -50,8 +54,39 @@ order by 1
 """
 
 
+# How long the swap may wait for the marts' locks, and how often it tries.
+# Dropping the previous marts needs every reader of them gone; while the swap
+# waits, each new marts query queues behind it, so a BI session left idle in
+# a transaction would stall every dashboard for as long as it stays open. The
+# swap gives up its place after SWAP_LOCK_TIMEOUT (readers go on at once),
+# tries again after SWAP_RETRY_PAUSE, and fails, naming the sessions, after
+# SWAP_ATTEMPTS: at most about two minutes, within the task's
+# execution_timeout.
+SWAP_LOCK_TIMEOUT = timedelta(seconds=10)
+SWAP_RETRY_PAUSE = timedelta(seconds=15)
+SWAP_ATTEMPTS = 5
+
+# The sessions holding locks on the published schemas' tables.
+LOCK_HOLDERS = """
+select distinct activity.pid, activity.usename, coalesce(nullif(activity.application_name, ''), '-'),
+       activity.state, date_trunc('second', now() - activity.xact_start)::text
+from pg_locks as held
+join pg_class as relation on relation.oid = held.relation
+join pg_namespace as relation_schema on relation_schema.oid = relation.relnamespace
+join pg_stat_activity as activity on activity.pid = held.pid
+where held.granted
+  and relation_schema.nspname = any(%(published)s)
+  and held.pid <> pg_backend_pid()
+order by 1
+"""
+
+
 class PublishRefused(Exception):
     """The swap would break something outside the published schemas."""
+
+
+class MartsBusy(Exception):
+    """Sessions held the published marts open through every attempt of the swap."""
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -68,13 +103,56 @@ def reset_shadow(conninfo: str) -> None:
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(shadow)))
 
 
-def swap_in_shadow(conninfo: str) -> None:
+def lock_holders(conninfo: str) -> list[str]:
+    """`pid N (user, application, state, in transaction for T)` for each session
+    holding a lock on a published table."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(LOCK_HOLDERS, {"published": list(PUBLISHED_SCHEMAS)}).fetchall()
+    return [
+        f"pid {pid} ({user}, {application}, {state}, in transaction for {age or 'no transaction'})"
+        for pid, user, application, state, age in rows
+    ]
+
+
+def swap_in_shadow(
+    conninfo: str,
+    lock_timeout: timedelta = SWAP_LOCK_TIMEOUT,
+    attempts: int = SWAP_ATTEMPTS,
+    retry_pause: timedelta = SWAP_RETRY_PAUSE,
+) -> None:
     """Replace each published schema by its shadow in one transaction.
 
-    Readers of the old tables finish first (the drop waits for their locks);
-    queries that start meanwhile resolve the names again after commit and read
-    the new tables."""
+    Readers of the old tables finish first (the drop waits for their locks,
+    `lock_timeout` at a time); queries that start meanwhile resolve the names
+    again after commit and read the new tables. Raises MartsBusy, naming the
+    sessions, when readers still hold the marts after `attempts` tries: the
+    previous marts are then still served, unchanged."""
+    for attempt in range(1, attempts + 1):
+        try:
+            _swap_once(conninfo, lock_timeout)
+            return
+        except psycopg.errors.LockNotAvailable:
+            holders = lock_holders(conninfo)
+            if attempt == attempts:
+                raise MartsBusy(
+                    f"the marts were not swapped: after {attempts} tries of {lock_timeout.total_seconds():g} s "
+                    f"each, sessions still hold them open: {'; '.join(holders) or 'none left'}. "
+                    "The previous marts are still served; end those sessions (an idle transaction of a "
+                    "BI tool) and run the transform again"
+                ) from None
+            log.warning(
+                "publish: the marts are held open by %s; trying again in %g s (%d of %d)",
+                "; ".join(holders) or "a session that has just ended", retry_pause.total_seconds(),
+                attempt, attempts,
+            )
+            time.sleep(retry_pause.total_seconds())
+
+
+def _swap_once(conninfo: str, lock_timeout: timedelta) -> None:
     with psycopg.connect(conninfo) as conn, conn.transaction():
+        conn.execute(
+            sql.SQL("set local lock_timeout = {}").format(sql.Literal(f"{int(lock_timeout.total_seconds() * 1000)}ms"))
+        )
         readers = [r[0] for r in conn.execute(OUTSIDE_READERS, {"published": list(PUBLISHED_SCHEMAS)})]
         if readers:
             raise PublishRefused(

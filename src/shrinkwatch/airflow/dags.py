@@ -29,6 +29,8 @@ def raw_asset(system: str) -> Asset:
 
 
 MARTS_ASSET = Asset(name="marts", uri=MARTS_ASSET_URI)
+# the swap's own bound (publish.SWAP_ATTEMPTS tries) is about two minutes
+PUBLISH_TIMEOUT = timedelta(minutes=10)
 
 
 def extract_dag(system: str, doc_md: str | None):
@@ -132,8 +134,10 @@ def transform_dag(doc_md: str | None):
         )
         validate_marts = RecordedCheckpointOperator(task_id=ids.VALIDATE_MARTS, checkpoint_name=MARTS_CHECKPOINT)
 
-        # the one task that changes the marts: a blocked run updates no Asset
-        @task(task_id=ids.PUBLISH_MARTS, outlets=[MARTS_ASSET])
+        # the one task that changes the marts: a blocked run updates no Asset.
+        # Bounded: the swap gives up on readers that hold the marts open
+        # (publish.SWAP_ATTEMPTS), and the task on anything else that hangs.
+        @task(task_id=ids.PUBLISH_MARTS, outlets=[MARTS_ASSET], execution_timeout=PUBLISH_TIMEOUT)
         def publish_marts() -> None:
             tasks.publish_marts_task()
 
