@@ -15,9 +15,8 @@ import pytest
 import yaml
 
 from helpers.dbt import run_dbt
-from helpers.raw_rows import DERIVED_DDL, M1, M2, epoch_ms, insert_raw, load_raw, wms_file
+from helpers.raw_rows import DERIVED_DDL, M1, M2, create_raw_tables, epoch_ms, insert_raw, load_raw, wms_file
 from shrinkwatch import contracts
-from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.postgres import PgTarget
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
@@ -326,11 +325,7 @@ def _load_canonical_raw(target: PgTarget) -> None:
     by two lines, user ids of three systems, order numbers with and without MO."""
     at = datetime(2026, 4, 12, 1, tzinfo=UTC)
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        conn.execute(f"create schema {contracts.RAW_SCHEMA}")
-        for table in contracts.TABLES:
-            conn.execute(contracts.raw_table_ddl(table))
-        conn.execute(DERIVED_DDL)
-        ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
+        create_raw_tables(conn)
         insert_raw(
             conn,
             "erp_material",

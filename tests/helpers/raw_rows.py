@@ -59,13 +59,18 @@ def wms_file(entity: str, day: str, seq: int, line: int) -> dict:
 M1, M2 = "000000000010001234", "000000000010005678"
 
 
+def create_raw_tables(conn: psycopg.Connection) -> None:
+    """The empty raw, derived and ops tables the extractors would create."""
+    conn.execute(f"create schema {contracts.RAW_SCHEMA}")
+    for table in contracts.TABLES:
+        conn.execute(contracts.raw_table_ddl(table))
+    conn.execute(DERIVED_DDL)
+    ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
+
+
 def load_raw(target: PgTarget) -> None:
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
-        conn.execute(f"create schema {contracts.RAW_SCHEMA}")
-        for table in contracts.TABLES:
-            conn.execute(contracts.raw_table_ddl(table))
-        conn.execute(DERIVED_DDL)
-        ensure_schemas(conn)  # ops: the ledger and GX results the data-quality mart reads
+        create_raw_tables(conn)
 
         insert_raw(
             conn,
