@@ -16,7 +16,6 @@ material_steps as (
     select
         material,
         max(step_base) as recording_step,
-        max(step_base) filter (where source_system = 'erp') as erp_step,
         max(step_base) filter (where source_system = 'wms') as wms_step,
         max(step_base) filter (where source_system = 'mes') as mes_step,
         max(step_base) filter (where source_system in ('wms', 'mes')) as physical_step
