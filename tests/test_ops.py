@@ -50,3 +50,23 @@ def test_a_ledger_from_before_refused_empty_accepts_it_after_the_upgrade(warehou
         conn.commit()
         ensure_schemas(conn)
         conn.execute("insert into ops.load_ledger (system, status, started_at) values ('erp', 'refused_empty', now())")
+
+
+def test_a_ledger_from_before_replays_records_one_after_the_upgrade(warehouse: PgTarget):
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        ensure_schemas(conn)
+        conn.execute("drop view ops.load_conservation")
+        conn.execute(
+            "alter table ops.load_ledger drop column replay_of, drop constraint load_ledger_status_check, "
+            "add constraint load_ledger_status_check check (status in ('loaded', 'skipped_duplicate', "
+            "'skipped_superseded', 'refused_empty', 'failed'))"
+        )
+        conn.execute("create view ops.load_conservation as select * from ops.load_ledger "
+                     "where rows_read <> rows_loaded + rows_quarantined")
+        conn.commit()
+        ensure_schemas(conn)
+        conn.execute(
+            "insert into ops.load_ledger (system, status, replay_of, rows_read, started_at) "
+            "values ('erp', 'replayed', 1, 1, now())"
+        )
+        assert conn.execute("select status, replay_of from ops.load_conservation").fetchall() == [("replayed", 1)]

@@ -39,6 +39,8 @@ class LoadResult:
     watermark_from: str | None = None
     watermark_to: str | None = None
     message: str | None = None
+    # a replay: the load that first read the quarantined records it read again
+    replay_of: int | None = None
 
 
 def utcnow() -> datetime:
