@@ -119,3 +119,38 @@ def test_an_item_committed_late_with_an_older_updated_at_arrives_on_the_next_run
     assert query(conninfo, "select updated_at from raw.mes_consumptions where event_id = 'C0099'"
                  ) == [(T0 + 3000,)]
     assert_conserved(conninfo)
+
+
+def test_values_postgresql_cannot_store_are_quarantined_and_the_next_items_load(warehouse, serve, mes_db):
+    conninfo = warehouse.conninfo()
+    write_rows(mes_db, "mes_consumptions", [
+        consumption(101, T0 + 9000, qty="١٢"),
+        consumption(102, T0 + 9000, qty="1e999999"),
+        consumption(103, T0 + 9000) | {"event_id": "C\x00103"},  # NUL in the key
+        consumption(104, T0 + 9000) | {"operator_id": "op\x007"},  # NUL in a value
+        consumption(105, T0 + 9500),
+    ])
+    server = serve()
+    results = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN)}
+    consumptions = results["mes_consumptions"]
+    assert (consumptions.status, consumptions.rows_read, consumptions.rows_loaded,
+            consumptions.rows_quarantined) == ("loaded", 28, 24, 4)
+    assert consumptions.watermark_to == str(T0 + 9500)
+    assert query(conninfo, "select count(*) from raw.mes_consumptions where event_id = 'C0105'") == [(1,)]
+    quarantined = query(conninfo, 'select source_ref, rule, reason from quarantine.mes_consumptions '
+                                  'order by source_ref collate "C"')
+    assert [(ref, rule) for ref, rule, _ in quarantined] == [
+        ("event_id=C0101", "type:numeric"),
+        ("event_id=C0102", "type:numeric"),
+        ("event_id=C0104", "type:text"),
+        ("event_id=C\\x00103", "type:text"),
+    ]
+    assert "ASCII digits" in quarantined[0][2] and "PostgreSQL numeric" in quarantined[1][2]
+    assert "NUL" in quarantined[2][2] and "NUL" in quarantined[3][2]
+    assert {r.status for r in results.values()} == {"loaded"}
+    # the next run goes on from the new watermark
+    write_rows(mes_db, "mes_consumptions", [consumption(106, T0 + 10_000)])
+    rerun = {r.table_name: r for r in extract_mes(conninfo, server.base_url, TOKEN)}
+    assert (rerun["mes_consumptions"].rows_inserted, rerun["mes_consumptions"].watermark_to) == (1, str(T0 + 10_000))
+    assert query(conninfo, "select count(*) from ops.quarantine where resolved_at is null") == [(4,)]
+    assert_conserved(conninfo)

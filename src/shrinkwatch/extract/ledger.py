@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 import psycopg
 
 from shrinkwatch.contracts import SourceTable
+from shrinkwatch.extract.validation import storable_text
 from shrinkwatch.ops import LEDGER
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ def write_ledger_row(
     finished_at: datetime,
 ) -> None:
     fields = asdict(result) | {
+        # a file name or an error message may quote what PostgreSQL text cannot hold
+        "file_name": result.file_name and storable_text(result.file_name),
+        "message": result.message and storable_text(result.message),
         "file_checksum": file_checksum,
         "started_at": started_at,
         "finished_at": finished_at,

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -48,7 +49,14 @@ import psycopg
 
 from shrinkwatch.contracts import RAW_SCHEMA, SourceTable, rule_severity
 from shrinkwatch.extract.ledger import LoadResult, record_failure, reserve_load_id, utcnow, write_ledger_row
-from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, PARSERS, InvalidValue, Rejection, RowValidator
+from shrinkwatch.extract.validation import (
+    DEFAULT_CLOCK_SKEW,
+    PARSERS,
+    InvalidValue,
+    Rejection,
+    RowValidator,
+    storable_text,
+)
 from shrinkwatch.extract.warehouse import quarantine_table
 from shrinkwatch.ops import LEDGER
 
@@ -116,10 +124,22 @@ class FileScope:
     file_seq: int
 
 
+# jsonb refuses a \u0000 escape and a lone surrogate (escaped or not): both are
+# kept visible as literal text, `\u0000` and `\ud800`, instead
+_JSON_UNSTORABLE = re.compile(r"(\\*)\\u0000|[\ud800-\udfff]")
+
+
+def _as_literal(match: re.Match) -> str:
+    backslashes = match.group(1)
+    if backslashes is None:  # a lone surrogate
+        return f"\\\\u{ord(match.group()):04x}"
+    if len(backslashes) % 2:  # an escaped backslash, then the literal text u0000: already storable
+        return match.group()
+    return f"{backslashes}\\\\u0000"
+
+
 def _to_json(raw: object) -> str:
-    text = json.dumps(raw, default=str, ensure_ascii=False)
-    # jsonb refuses \u0000; keep it visible as an escaped literal instead
-    return text.replace("\\u0000", "\\\\u0000")
+    return _JSON_UNSTORABLE.sub(_as_literal, json.dumps(raw, default=str, ensure_ascii=False))
 
 
 def record_from_json(text: str) -> object:
@@ -181,7 +201,7 @@ class _Load:
                 parsed = PARSERS[self.table.columns[position].type](value)
             except InvalidValue:
                 parsed = None
-            parts.append(f"{k}={value if parsed is None else parsed}")
+            parts.append(f"{k}={storable_text(str(value)) if parsed is None else parsed}")
         return "/".join(parts)
 
     def add(self, row: SourceRow | RejectedRow, chunk_rows: int) -> None:
