@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from shrinkwatch.contracts import BY_NAME
+from shrinkwatch.extract.ledger import unconserved_loads
 from shrinkwatch.extract.loader import SourceRow, load_table
 from shrinkwatch.extract.validation import PARSERS, InvalidValue, Rejection, RowValidator
 from shrinkwatch.extract.warehouse import ensure_schemas
@@ -164,3 +165,16 @@ def test_a_key_postgresql_cannot_hold_is_quarantined_under_a_readable_ref(wareho
             ("event_id=S\\ud8002", "type:text", "S\\ud8002", None),
             ("event_id=S\\x001", "type:text", "S\\u00001", None),
         ]
+
+
+def test_a_row_the_loader_never_received_breaks_conservation(warehouse):
+    # a reader that counted three source rows but handed on two: the ledger shows the loss
+    conninfo = warehouse.conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        ensure_schemas(conn)
+    rows = iter([scrap("S1", "2", 2000), scrap("S2", "2", 2000)])
+    result = load_table(conninfo, BY_NAME["mes_scrap"], rows, rows_read=lambda: 3)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 0)
+    assert "not conserved" in result.message
+    with psycopg.connect(conninfo) as conn:
+        assert [row[0] for row in unconserved_loads(conn)] == [result.load_id]

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from shrinkwatch.contracts import ERP_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark
-from shrinkwatch.extract.loader import SourceRow, load_table
+from shrinkwatch.extract.loader import RowsRead, SourceRow, load_table
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
 from shrinkwatch.extract.warehouse import ensure_schemas
 
@@ -58,13 +58,14 @@ def _watermark_filter(
 
 
 def _read(
-    engine: sa.Engine, statement: sa.Select, chunk_rows: int
+    engine: sa.Engine, statement: sa.Select, chunk_rows: int, rows_read: RowsRead
 ) -> Iterator[SourceRow]:
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
             statement
         )
         for row in result:
+            rows_read.count += 1
             yield SourceRow(tuple(row))
 
 
@@ -88,14 +89,16 @@ def extract_table(
             since = datetime.fromisoformat(previous) - timedelta(hours=lookback_hours)
             watermark_from = since.isoformat()
             statement = statement.where(_watermark_filter(table, source, since))
+    rows_read = RowsRead()
     return load_table(
         warehouse_conninfo,
         table,
-        _read(engine, statement, chunk_rows),
+        _read(engine, statement, chunk_rows, rows_read),
         chunk_rows=chunk_rows,
         watermark_from=watermark_from,
         previous_watermark=previous,
         clock_skew=clock_skew,
+        rows_read=rows_read,
     )
 
 

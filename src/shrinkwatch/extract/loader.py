@@ -85,6 +85,18 @@ class RejectedRow:
     raw: object
 
 
+class RowsRead:
+    """A reader's own count of what it read from its source (WMS: data lines
+    of the file; ERP: rows fetched; MES: items received), kept apart from the
+    rows it hands on; `load_table(rows_read=...)` reports it as rows_read."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> int:
+        return self.count
+
+
 @dataclass(frozen=True)
 class Replay:
     """The quarantined rows of load `load_id` a replay reads again (only those
@@ -454,6 +466,17 @@ class _Load:
             f"delete from {raw} r where not exists (select 1 from {_STAGE} s where {matches})"
         ).rowcount
 
+    def rows_in_stage(self) -> int:
+        """The rows the merge reads: every row COPYed in, less the repeats
+        moved to quarantine and the older MES versions dropped."""
+        return self.conn.execute(f"select count(*) from {_STAGE}").fetchone()[0]
+
+    def rows_in_quarantine(self) -> int:
+        """The quarantine rows this load wrote, as the warehouse holds them."""
+        return self.conn.execute(
+            f"select count(*) from {quarantine_table(self.table.name)} where load_id = %s", (self.load_id,)
+        ).fetchone()[0]
+
     def rows_in_raw(self) -> int:
         return self.conn.execute(f"select count(*) from {RAW_SCHEMA}.{self.table.name}").fetchone()[0]
 
@@ -507,6 +530,7 @@ def load_table(
     notes: Sequence[str] = (),
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     replay: Replay | None = None,
+    rows_read: Callable[[], int] | None = None,
 ) -> LoadResult:
     """Load one read of `table` from `rows` and record it in the ledger.
 
@@ -518,6 +542,15 @@ def load_table(
     `supersedes_loads` (file strategy): the earlier loads whose rows this file
     replaces; their open quarantine rows are resolved by this load.
     `replay`: `rows` are that load's quarantined records (see the module docstring).
+
+    Row conservation is counted, not derived: `rows_read` is the reader's own
+    count of what it read from the source (WMS: data lines of the file; ERP:
+    rows fetched; MES: items received), read once `rows` is exhausted; without
+    it, the rows handed in. Loaded is what the warehouse holds in the stage when
+    it merges (plus MES versions superseded within the read), quarantined is
+    the quarantine rows of this load. When read differs from loaded plus
+    quarantined the load still commits (raw and quarantine are what they are),
+    and its ledger row shows the loss in `ops.load_conservation`.
     """
     started_at = utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -533,9 +566,17 @@ def load_table(
                 result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, supersedes_loads, notes)
                 result = replace(
                     result,
+                    rows_read=load.rows_read if rows_read is None else rows_read(),
                     retries=retries(),
                     watermark_to=result.watermark_to or previous_watermark,
                 )
+                if result.rows_read != result.rows_loaded + result.rows_quarantined:
+                    logger.error("%s: rows not conserved: %s", table.name, result)
+                    result = replace(result, message="; ".join(filter(None, [
+                        result.message,
+                        f"rows not conserved: {result.rows_read} read, {result.rows_loaded} loaded, "
+                        f"{result.rows_quarantined} quarantined",
+                    ])))
                 write_ledger_row(
                     conn, result, file_checksum=file_checksum,
                     started_at=started_at, finished_at=utcnow(),
@@ -567,11 +608,11 @@ def _stage_and_merge(
     for row in rows:
         load.add(row, chunk_rows)
     load.flush()
-    superseded, duplicates = load.resolve_duplicates()
+    superseded, _ = load.resolve_duplicates()
     if load.replay and table.strategy == "file":
-        duplicates += load.quarantine_keys_the_day_holds()
-    merged = load.rows_staged - superseded - duplicates
-    inserted = updated = deleted = 0
+        load.quarantine_keys_the_day_holds()
+    staged = load.rows_in_stage()
+    merged = inserted = updated = deleted = 0  # merged: the staged rows that reached raw
     notes = list(reader_notes)
     if repeats := load.settle_repeats():
         notes.append(f"{repeats} quarantined rows repeat earlier quarantined ones")
@@ -579,6 +620,7 @@ def _stage_and_merge(
     status = base.status
     if load.replay:
         inserted, updated = load.merge_replayed()
+        merged = staged
         notes.append(f"{load.resolve_replayed()} quarantined rows of load {load.replay.load_id} resolved as replayed")
     elif table.strategy == "file":
         if file_scope is None:
@@ -591,6 +633,7 @@ def _stage_and_merge(
             notes.append(f"no row read, so the {held} rows of the day's earlier exports were kept")
         elif load.rows_staged or not load.rows_quarantined:
             inserted, deleted = load.replace_file_rows(file_scope)
+            merged = staged
             resolved = load.resolve_quarantined(supersedes_loads, base.file_name)
         else:
             # A re-export that lost its header or every row must not wipe the
@@ -599,6 +642,7 @@ def _stage_and_merge(
     elif table.strategy == "replace":
         if load.rows_staged:
             inserted, deleted = load.replace_all_rows()
+            merged = staged
             resolved = load.resolve_quarantined((), base.file_name)
         else:
             notes.append("no valid row, so the previous rows were kept")
@@ -610,6 +654,7 @@ def _stage_and_merge(
                      "so the previous snapshot was kept")
     else:
         inserted, updated = load.upsert()
+        merged = staged
         if table.strategy == "full":
             if load.rows_quarantined:
                 notes.append("rows were quarantined, so keys absent from this read were kept")
@@ -623,9 +668,8 @@ def _stage_and_merge(
     return replace(
         base,
         status=status,
-        rows_read=load.rows_read,
-        rows_loaded=load.rows_read - load.rows_quarantined,
-        rows_quarantined=load.rows_quarantined,
+        rows_loaded=merged + superseded,
+        rows_quarantined=load.rows_in_quarantine(),
         rows_inserted=inserted,
         rows_updated=updated,
         rows_unchanged=merged - inserted - updated,

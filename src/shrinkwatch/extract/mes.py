@@ -10,7 +10,8 @@ counted into the ledger. A correction (same id, later `updated_at`) replaces
 the earlier version; within one read the newest version wins.
 
 Pages are streamed straight into the load, so memory stays bounded by the
-loader's chunk size, not by the size of the resource.
+loader's chunk size, not by the size of the resource. The items each page
+brings are counted as they arrive: the load's rows_read.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class MesClient:
         self.page_size = page_size
         self.max_retries = max_retries
         self.retries = 0
+        self.items_received = 0
         retry = Retry(
             total=max_retries,
             status_forcelist=RETRIED_STATUSES,
@@ -97,6 +99,7 @@ class MesClient:
             if cursor is not None:
                 params["cursor"] = cursor
             page = self._get_page(resource, params)
+            self.items_received += len(page["items"])
             yield from page["items"]
             next_cursor = page.get("next_cursor")
             if next_cursor is None:
@@ -151,6 +154,7 @@ def extract_mes(
                 previous_watermark=previous,
                 retries=lambda client=client: client.retries,
                 clock_skew=clock_skew,
+                rows_read=lambda client=client: client.items_received,
             ))
         finally:
             client.close()
