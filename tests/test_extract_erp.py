@@ -12,7 +12,7 @@ from helpers.erp import doc, insert
 from shrinkwatch import report
 from shrinkwatch.contracts import ERP_TABLES
 from shrinkwatch.extract.erp import extract_erp
-from shrinkwatch.extract.ledger import unconserved_loads
+from shrinkwatch.extract.ledger import LoadsFailed, unconserved_loads
 
 
 @pytest.fixture
@@ -160,4 +160,21 @@ def test_values_postgresql_cannot_store_are_quarantined_and_the_read_goes_on(war
     assert (rerun.status, rerun.rows_inserted, rerun.rows_quarantined) == ("loaded", 1, 5)
     with psycopg.connect(conninfo) as conn:
         assert conn.execute("select count(*) from ops.quarantine where resolved_at is null").fetchone() == (5,)
+    assert_conserved(conninfo)
+
+
+def test_a_table_that_fails_to_load_does_not_stop_the_others(warehouse, erp_db):
+    conninfo = warehouse.conninfo()
+    with sqlite3.connect(erp_db) as conn:  # the ERP dropped a table the contract names
+        conn.execute("drop table erp_batch")
+    with pytest.raises(LoadsFailed, match=r"erp_batch.*no such table") as failed:
+        extract_erp(conninfo, f"sqlite:///{erp_db}")
+    loaded = {r.table_name: r for r in failed.value.results}
+    assert set(loaded) == {t.name for t in ERP_TABLES} - {"erp_batch"}
+    assert loaded["erp_material_doc"].watermark_to == "2026-04-12T14:00:00"
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute(
+            "select table_name, status from ops.load_ledger where status <> 'loaded'"
+        ).fetchall() == [("erp_batch", "failed")]
+        assert conn.execute("select count(*) from raw.erp_material_doc").fetchone() == (3,)
     assert_conserved(conninfo)

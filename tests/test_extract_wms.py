@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 
 import psycopg
+import pytest
 
 from helpers.wms import ITEM_HEADER, STOCK_HEADER, TASK_HEADER, stock, task, write
 from shrinkwatch import report
-from shrinkwatch.extract.ledger import unconserved_loads
+from shrinkwatch.extract.ledger import LoadsFailed, unconserved_loads
+from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.extract.wms import extract_wms
 
 
@@ -282,4 +284,31 @@ def test_an_unmatched_quote_quarantines_its_line_and_every_later_line_loads(ware
     assert "not closed on its line" in quarantined[0][3]
     assert quarantined[0][4] == lines[5]
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (12, 11, 1)
+    assert_conserved(conninfo)
+
+
+def test_a_file_that_fails_to_load_does_not_stop_the_files_after_it(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # an unexpected refusal by the warehouse
+        ensure_schemas(conn)
+        conn.execute("alter table raw.wms_task add constraint no_t9 check (task_id <> 'T9')")
+    write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T8"), task("T9")])
+    write(landing, "wms_task_20260413.csv", TASK_HEADER, [task("T10")])
+    with pytest.raises(LoadsFailed, match=r"wms_task_20260412\.csv.*no_t9") as failed:
+        extract_wms(conninfo, landing)
+    assert [(r.file_name, r.status) for r in failed.value.results] == [("wms_task_20260413.csv", "loaded")]
+    assert query(conninfo, "select file_name, status from ops.load_ledger order by load_id") == [
+        ("wms_task_20260412.csv", "failed"), ("wms_task_20260413.csv", "loaded"),
+    ]
+    # the failed file is tried again on the next run, and a later file still loads beside it
+    write(landing, "wms_task_20260414.csv", TASK_HEADER, [task("T11")])
+    with pytest.raises(LoadsFailed) as failed:
+        extract_wms(conninfo, landing)
+    assert [r.file_name for r in failed.value.results] == ["wms_task_20260414.csv"]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("alter table raw.wms_task drop constraint no_t9")
+    assert [(r.file_name, r.status) for r in extract_wms(conninfo, landing)] == [("wms_task_20260412.csv", "loaded")]
+    assert query(conninfo, "select task_id from raw.wms_task order by 1") == [
+        ("T10",), ("T11",), ("T8",), ("T9",),
+    ]
     assert_conserved(conninfo)

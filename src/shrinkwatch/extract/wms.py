@@ -19,7 +19,9 @@ export is visible and counted, never half-loaded. A `.csv` whose name does not
 follow the pattern, or names a seq above what `raw._file_seq` (an int) holds,
 gets one `failed` ledger row (per name and content) and a logged warning, and
 the other files still load. Files not ending in `.csv` are ignored: the WMS may
-still be writing them.
+still be writing them. A file whose load fails for any other reason keeps its
+`failed` ledger row and is tried again on the next run; the files after it
+load all the same, and `extract_wms` raises `LoadsFailed` naming it at the end.
 
 One record is one physical line: the contract gives no record a newline inside
 a field (and the reference plants quote nothing), so a quote left open at the
@@ -50,8 +52,10 @@ import psycopg
 from shrinkwatch.contracts import SourceTable, wms_table_for_entity
 from shrinkwatch.extract.ledger import (
     LoadResult,
+    LoadsFailed,
     file_loads_for_day,
     files_decided,
+    load_each,
 )
 from shrinkwatch.extract.loader import FileScope, RejectedRow, RowsRead, SourceRow, load_table, record_skip
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, storable_text
@@ -289,7 +293,8 @@ def extract_wms(
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> list[LoadResult]:
     """Load every new export in `landing_dir`: one ledger row per file the first time it is
-    seen (loaded, skipped or rejected); files already decided on are passed over."""
+    seen (loaded, skipped or rejected); files already decided on are passed over. Raises
+    `LoadsFailed` after the last file when a file's load failed."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
         decided = files_decided(conn)
@@ -316,18 +321,23 @@ def extract_wms(
             continue
         landed.append((LandingFile(path, table, day, seq), checksum))
 
-    for landing, checksum in sorted(landed, key=lambda item: item[0].order):
+    def load(item: tuple[LandingFile, str]) -> LoadResult:
+        landing, checksum = item
         skip, replaced_loads = _decide(warehouse_conninfo, landing, checksum)
         if skip:
             status, message = skip
-            results.append(record_skip(
+            return record_skip(
                 warehouse_conninfo, "wms", landing.table.name, status=status,
                 file_name=landing.path.name, file_checksum=checksum, message=message,
-            ))
-        else:
-            results.append(_load_file(
-                warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew, replaced_loads
-            ))
+            )
+        return _load_file(warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew, replaced_loads)
+
+    in_order = sorted(landed, key=lambda item: item[0].order)
+    try:
+        results += load_each("wms", in_order, load, lambda item: item[0].path.name)
+    except LoadsFailed as failed:
+        failed.results[:0] = results
+        raise
     return results
 
 
