@@ -10,7 +10,7 @@ import pytest
 
 from shrinkwatch.contracts import BY_NAME
 from shrinkwatch.extract.ledger import unconserved_loads
-from shrinkwatch.extract.loader import SourceRow, load_table
+from shrinkwatch.extract.loader import SourceRow, _to_json, load_table, record_from_json
 from shrinkwatch.extract.validation import PARSERS, InvalidValue, Rejection, RowValidator
 from shrinkwatch.extract.warehouse import ensure_schemas
 
@@ -165,6 +165,14 @@ def test_a_key_postgresql_cannot_hold_is_quarantined_under_a_readable_ref(wareho
             ("event_id=S\\ud8002", "type:text", "S\\ud8002", None),
             ("event_id=S\\x001", "type:text", "S\\u00001", None),
         ]
+
+
+def test_a_quarantined_record_with_what_jsonb_refuses_reads_back_as_the_source_gave_it(warehouse):
+    # a replay judges the record again: NUL and lone surrogates must come back, literal backslashes stay
+    record = {"nul": "RF\x0007", "surrogate": "S\ud8002", "low": "\udc00", "path": "C:\\ud\\x", "ok": "不锈钢"}
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        (stored,), = conn.execute("select %s::jsonb::text", (_to_json(record),)).fetchall()
+    assert record_from_json(stored) == record
 
 
 def test_a_row_the_loader_never_received_breaks_conservation(warehouse):

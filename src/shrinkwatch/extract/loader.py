@@ -137,8 +137,10 @@ class FileScope:
 
 
 # jsonb refuses a \u0000 escape and a lone surrogate (escaped or not): both are
-# kept visible as literal text, `\u0000` and `\ud800`, instead
+# kept visible as literal text, `\u0000` and `\ud800`, one backslash more
 _JSON_UNSTORABLE = re.compile(r"(\\*)\\u0000|[\ud800-\udfff]")
+# ...which `record_from_json` takes back off: an even run of backslashes before one
+_JSON_KEPT_LITERAL = re.compile(r"(\\+)(u0000|u[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 def _as_literal(match: re.Match) -> str:
@@ -150,15 +152,21 @@ def _as_literal(match: re.Match) -> str:
     return f"{backslashes}\\\\u0000"
 
 
+def _as_escape(match: re.Match) -> str:
+    backslashes, code = match.groups()
+    return backslashes[:-1] + code if len(backslashes) % 2 == 0 else match.group()
+
+
 def _to_json(raw: object) -> str:
     return _JSON_UNSTORABLE.sub(_as_literal, json.dumps(raw, default=str, ensure_ascii=False))
 
 
 def record_from_json(text: str) -> object:
     """A quarantined `raw_record` (as text) back as the record it was written
-    from: the inverse of `_to_json`, a NUL included, so a replay judges the
-    value the source gave."""
-    return json.loads(text.replace("\\\\u0000", "\\u0000"))
+    from: the inverse of `_to_json`, a NUL and a lone surrogate included, so a
+    replay judges the value the source gave. (A source text that is itself a
+    backslash and `u0000` reads back as a NUL: the one spelling the two share.)"""
+    return json.loads(_JSON_KEPT_LITERAL.sub(_as_escape, text))
 
 
 def format_watermark(values: Sequence[object]) -> str:
