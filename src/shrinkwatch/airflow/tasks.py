@@ -9,6 +9,7 @@ which know nothing of Airflow and are tested without it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 
 from shrinkwatch.airflow.ids import CRITICAL_TRANSFORM_TASKS, PUBLISH_MARTS
@@ -70,6 +71,24 @@ def _report(system: str, results: list) -> list[dict]:
     return rows
 
 
+def _extract_then_report(system: str, extract: Callable[[], list], *then: Callable[[], object]) -> list[dict]:
+    """`extract()`, then each of `then` (the location map, the barcodes) even
+    when some of the extract's loads failed, so one broken table, file or
+    resource holds up nothing else; the task then fails naming those loads."""
+    from shrinkwatch.extract.ledger import LoadsFailed
+
+    failed = None
+    try:
+        results = extract()
+    except LoadsFailed as error:
+        results, failed = error.results, error
+    results += [step() for step in then]
+    rows = _report(system, results)
+    if failed is not None:
+        raise failed
+    return rows
+
+
 def extract_erp_task() -> list[dict]:
     from airflow.sdk.bases.hook import BaseHook
 
@@ -78,14 +97,14 @@ def extract_erp_task() -> list[dict]:
     settings = Settings.from_env()
     erp_url = BaseHook.get_connection(ERP_CONN_ID).extra_dejson["sqlalchemy_url"]
     _mask_url_password(erp_url)
-    results = extract_erp(
-        _prepare_warehouse(),
+    warehouse = _prepare_warehouse()
+    return _extract_then_report("erp", lambda: extract_erp(
+        warehouse,
         erp_url,
         lookback_hours=settings.erp_lookback_hours,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
-    )
-    return _report("erp", results)
+    ))
 
 
 def extract_wms_task() -> list[dict]:
@@ -100,17 +119,19 @@ def extract_wms_task() -> list[dict]:
     settings = Settings.from_env()
     landing_dir = Path(FSHook(fs_conn_id=WMS_CONN_ID).get_path())
     warehouse = _prepare_warehouse()
-    results = extract_wms(
-        warehouse,
-        landing_dir,
-        encodings=settings.wms_encodings,
-        chunk_rows=settings.chunk_rows,
-        clock_skew=settings.clock_skew,
+    return _extract_then_report(
+        "wms",
+        lambda: extract_wms(
+            warehouse,
+            landing_dir,
+            encodings=settings.wms_encodings,
+            chunk_rows=settings.chunk_rows,
+            clock_skew=settings.clock_skew,
+        ),
+        lambda: load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows),
+        # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
+        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows),
     )
-    results.append(load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows))
-    # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
-    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
-    return _report("wms", results)
 
 
 def extract_mes_task() -> list[dict]:
@@ -124,19 +145,21 @@ def extract_mes_task() -> list[dict]:
     hook.get_conn()  # resolves hook.base_url from the connection
     token = hook.get_connection(MES_CONN_ID).password or ""
     warehouse = _prepare_warehouse()
-    results = extract_mes(
-        warehouse,
-        hook.base_url,
-        token,
-        page_size=settings.mes_page_size,
-        max_retries=settings.mes_max_retries,
-        lookback_hours=settings.mes_lookback_hours,
-        chunk_rows=settings.chunk_rows,
-        clock_skew=settings.clock_skew,
+    return _extract_then_report(
+        "mes",
+        lambda: extract_mes(
+            warehouse,
+            hook.base_url,
+            token,
+            page_size=settings.mes_page_size,
+            max_retries=settings.mes_max_retries,
+            lookback_hours=settings.mes_lookback_hours,
+            chunk_rows=settings.chunk_rows,
+            clock_skew=settings.clock_skew,
+        ),
+        # the barcodes of the MES events just loaded
+        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows),
     )
-    # the barcodes of the MES events just loaded
-    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
-    return _report("mes", results)
 
 
 def reset_shadow_task(context) -> None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -48,7 +49,14 @@ import psycopg
 
 from shrinkwatch.contracts import RAW_SCHEMA, SourceTable, rule_severity
 from shrinkwatch.extract.ledger import LoadResult, record_failure, reserve_load_id, utcnow, write_ledger_row
-from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, PARSERS, InvalidValue, Rejection, RowValidator
+from shrinkwatch.extract.validation import (
+    DEFAULT_CLOCK_SKEW,
+    PARSERS,
+    InvalidValue,
+    Rejection,
+    RowValidator,
+    storable_text,
+)
 from shrinkwatch.extract.warehouse import quarantine_table
 from shrinkwatch.ops import LEDGER
 
@@ -75,6 +83,18 @@ class RejectedRow:
     rule: str
     reason: str
     raw: object
+
+
+class RowsRead:
+    """A reader's own count of what it read from its source (WMS: data lines
+    of the file; ERP: rows fetched; MES: items received), kept apart from the
+    rows it hands on; `load_table(rows_read=...)` reports it as rows_read."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> int:
+        return self.count
 
 
 @dataclass(frozen=True)
@@ -116,17 +136,37 @@ class FileScope:
     file_seq: int
 
 
+# jsonb refuses a \u0000 escape and a lone surrogate (escaped or not): both are
+# kept visible as literal text, `\u0000` and `\ud800`, one backslash more
+_JSON_UNSTORABLE = re.compile(r"(\\*)\\u0000|[\ud800-\udfff]")
+# ...which `record_from_json` takes back off: an even run of backslashes before one
+_JSON_KEPT_LITERAL = re.compile(r"(\\+)(u0000|u[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _as_literal(match: re.Match) -> str:
+    backslashes = match.group(1)
+    if backslashes is None:  # a lone surrogate
+        return f"\\\\u{ord(match.group()):04x}"
+    if len(backslashes) % 2:  # an escaped backslash, then the literal text u0000: already storable
+        return match.group()
+    return f"{backslashes}\\\\u0000"
+
+
+def _as_escape(match: re.Match) -> str:
+    backslashes, code = match.groups()
+    return backslashes[:-1] + code if len(backslashes) % 2 == 0 else match.group()
+
+
 def _to_json(raw: object) -> str:
-    text = json.dumps(raw, default=str, ensure_ascii=False)
-    # jsonb refuses \u0000; keep it visible as an escaped literal instead
-    return text.replace("\\u0000", "\\\\u0000")
+    return _JSON_UNSTORABLE.sub(_as_literal, json.dumps(raw, default=str, ensure_ascii=False))
 
 
 def record_from_json(text: str) -> object:
     """A quarantined `raw_record` (as text) back as the record it was written
-    from: the inverse of `_to_json`, a NUL included, so a replay judges the
-    value the source gave."""
-    return json.loads(text.replace("\\\\u0000", "\\u0000"))
+    from: the inverse of `_to_json`, a NUL and a lone surrogate included, so a
+    replay judges the value the source gave. (A source text that is itself a
+    backslash and `u0000` reads back as a NUL: the one spelling the two share.)"""
+    return json.loads(_JSON_KEPT_LITERAL.sub(_as_escape, text))
 
 
 def format_watermark(values: Sequence[object]) -> str:
@@ -181,7 +221,7 @@ class _Load:
                 parsed = PARSERS[self.table.columns[position].type](value)
             except InvalidValue:
                 parsed = None
-            parts.append(f"{k}={value if parsed is None else parsed}")
+            parts.append(f"{k}={storable_text(str(value)) if parsed is None else parsed}")
         return "/".join(parts)
 
     def add(self, row: SourceRow | RejectedRow, chunk_rows: int) -> None:
@@ -434,6 +474,17 @@ class _Load:
             f"delete from {raw} r where not exists (select 1 from {_STAGE} s where {matches})"
         ).rowcount
 
+    def rows_in_stage(self) -> int:
+        """The rows the merge reads: every row COPYed in, less the repeats
+        moved to quarantine and the older MES versions dropped."""
+        return self.conn.execute(f"select count(*) from {_STAGE}").fetchone()[0]
+
+    def rows_in_quarantine(self) -> int:
+        """The quarantine rows this load wrote, as the warehouse holds them."""
+        return self.conn.execute(
+            f"select count(*) from {quarantine_table(self.table.name)} where load_id = %s", (self.load_id,)
+        ).fetchone()[0]
+
     def rows_in_raw(self) -> int:
         return self.conn.execute(f"select count(*) from {RAW_SCHEMA}.{self.table.name}").fetchone()[0]
 
@@ -487,6 +538,7 @@ def load_table(
     notes: Sequence[str] = (),
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     replay: Replay | None = None,
+    rows_read: Callable[[], int] | None = None,
 ) -> LoadResult:
     """Load one read of `table` from `rows` and record it in the ledger.
 
@@ -498,6 +550,15 @@ def load_table(
     `supersedes_loads` (file strategy): the earlier loads whose rows this file
     replaces; their open quarantine rows are resolved by this load.
     `replay`: `rows` are that load's quarantined records (see the module docstring).
+
+    Row conservation is counted, not derived: `rows_read` is the reader's own
+    count of what it read from the source (WMS: data lines of the file; ERP:
+    rows fetched; MES: items received), read once `rows` is exhausted; without
+    it, the rows handed in. Loaded is what the warehouse holds in the stage when
+    it merges (plus MES versions superseded within the read), quarantined is
+    the quarantine rows of this load. When read differs from loaded plus
+    quarantined the load still commits (raw and quarantine are what they are),
+    and its ledger row shows the loss in `ops.load_conservation`.
     """
     started_at = utcnow()
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -513,9 +574,17 @@ def load_table(
                 result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, supersedes_loads, notes)
                 result = replace(
                     result,
+                    rows_read=load.rows_read if rows_read is None else rows_read(),
                     retries=retries(),
                     watermark_to=result.watermark_to or previous_watermark,
                 )
+                if result.rows_read != result.rows_loaded + result.rows_quarantined:
+                    logger.error("%s: rows not conserved: %s", table.name, result)
+                    result = replace(result, message="; ".join(filter(None, [
+                        result.message,
+                        f"rows not conserved: {result.rows_read} read, {result.rows_loaded} loaded, "
+                        f"{result.rows_quarantined} quarantined",
+                    ])))
                 write_ledger_row(
                     conn, result, file_checksum=file_checksum,
                     started_at=started_at, finished_at=utcnow(),
@@ -547,11 +616,11 @@ def _stage_and_merge(
     for row in rows:
         load.add(row, chunk_rows)
     load.flush()
-    superseded, duplicates = load.resolve_duplicates()
+    superseded, _ = load.resolve_duplicates()
     if load.replay and table.strategy == "file":
-        duplicates += load.quarantine_keys_the_day_holds()
-    merged = load.rows_staged - superseded - duplicates
-    inserted = updated = deleted = 0
+        load.quarantine_keys_the_day_holds()
+    staged = load.rows_in_stage()
+    merged = inserted = updated = deleted = 0  # merged: the staged rows that reached raw
     notes = list(reader_notes)
     if repeats := load.settle_repeats():
         notes.append(f"{repeats} quarantined rows repeat earlier quarantined ones")
@@ -559,6 +628,7 @@ def _stage_and_merge(
     status = base.status
     if load.replay:
         inserted, updated = load.merge_replayed()
+        merged = staged
         notes.append(f"{load.resolve_replayed()} quarantined rows of load {load.replay.load_id} resolved as replayed")
     elif table.strategy == "file":
         if file_scope is None:
@@ -571,6 +641,7 @@ def _stage_and_merge(
             notes.append(f"no row read, so the {held} rows of the day's earlier exports were kept")
         elif load.rows_staged or not load.rows_quarantined:
             inserted, deleted = load.replace_file_rows(file_scope)
+            merged = staged
             resolved = load.resolve_quarantined(supersedes_loads, base.file_name)
         else:
             # A re-export that lost its header or every row must not wipe the
@@ -579,6 +650,7 @@ def _stage_and_merge(
     elif table.strategy == "replace":
         if load.rows_staged:
             inserted, deleted = load.replace_all_rows()
+            merged = staged
             resolved = load.resolve_quarantined((), base.file_name)
         else:
             notes.append("no valid row, so the previous rows were kept")
@@ -590,6 +662,7 @@ def _stage_and_merge(
                      "so the previous snapshot was kept")
     else:
         inserted, updated = load.upsert()
+        merged = staged
         if table.strategy == "full":
             if load.rows_quarantined:
                 notes.append("rows were quarantined, so keys absent from this read were kept")
@@ -603,9 +676,8 @@ def _stage_and_merge(
     return replace(
         base,
         status=status,
-        rows_read=load.rows_read,
-        rows_loaded=load.rows_read - load.rows_quarantined,
-        rows_quarantined=load.rows_quarantined,
+        rows_loaded=merged + superseded,
+        rows_quarantined=load.rows_in_quarantine(),
         rows_inserted=inserted,
         rows_updated=updated,
         rows_unchanged=merged - inserted - updated,

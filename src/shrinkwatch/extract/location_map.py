@@ -25,7 +25,7 @@ import psycopg
 
 from shrinkwatch.contracts import LOCATION_MAP
 from shrinkwatch.extract.ledger import LoadResult
-from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table, record_skip
+from shrinkwatch.extract.loader import RejectedRow, RowsRead, SourceRow, load_table, record_skip
 from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.extract.wms import csv_rows, detect_encoding, sha256_of, undecodable_lines
 from shrinkwatch.ops import LEDGER
@@ -67,15 +67,16 @@ def load_location_map(
         )
 
     notes: list[str] = []
+    lines_read = RowsRead()
     encoding, failure = detect_encoding(path, encodings)
     if encoding is None:
         reason = f"not decodable as {', '.join(encodings)} ({failure})"
-        rows: Iterator[SourceRow | RejectedRow] = undecodable_lines(path, reason)
+        rows: Iterator[SourceRow | RejectedRow] = undecodable_lines(path, reason, lines_read)
         notes.append("undecodable: every line quarantined")
     else:
-        rows = csv_rows(path, LOCATION_MAP, encoding, notes)
+        rows = csv_rows(path, LOCATION_MAP, encoding, notes, lines_read)
         notes.append(f"decoded as {encoding}")
     return load_table(
         warehouse_conninfo, LOCATION_MAP, rows,
-        chunk_rows=chunk_rows, file_name=path.name, file_checksum=checksum, notes=notes,
+        chunk_rows=chunk_rows, file_name=path.name, file_checksum=checksum, notes=notes, rows_read=lines_read,
     )
