@@ -227,8 +227,8 @@ def csv_rows(
             notes.append(f"ignored extra columns: {', '.join(extra)}")
         positions = [header.index(c) for c in table.column_names if c in header]
         for line_no, text, too_long in lines:
-            if not text:
-                continue  # a blank line is no record
+            if not text.strip():
+                continue  # a blank line is no record (as in `undecodable_lines`)
             lines_read.count += 1
             ref = f"{name}:{line_no}"
             if too_long is not None:
