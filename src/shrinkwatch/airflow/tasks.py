@@ -84,6 +84,7 @@ def extract_erp_task() -> list[dict]:
         lookback_hours=settings.erp_lookback_hours,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
+        lock_timeout=settings.lock_timeout,
     )
     return _report("erp", results)
 
@@ -106,10 +107,13 @@ def extract_wms_task() -> list[dict]:
         encodings=settings.wms_encodings,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
+        lock_timeout=settings.lock_timeout,
     )
-    results.append(load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows))
+    results.append(load_location_map(
+        warehouse, settings.location_map, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout
+    ))
     # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
-    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
+    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout))
     return _report("wms", results)
 
 
@@ -133,9 +137,10 @@ def extract_mes_task() -> list[dict]:
         lookback_hours=settings.mes_lookback_hours,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
+        lock_timeout=settings.lock_timeout,
     )
     # the barcodes of the MES events just loaded
-    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
+    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout))
     return _report("mes", results)
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import psycopg
 import sqlalchemy as sa
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import ERP_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark
 from shrinkwatch.extract.loader import SourceRow, load_table
@@ -76,6 +77,7 @@ def extract_table(
     lookback_hours: float,
     chunk_rows: int,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> LoadResult:
     source = sa_table(table, sa.MetaData())
     # type_coerce to String: no result processing, the raw driver value reaches validation
@@ -96,6 +98,7 @@ def extract_table(
         watermark_from=watermark_from,
         previous_watermark=previous,
         clock_skew=clock_skew,
+        lock_timeout=lock_timeout,
     )
 
 
@@ -107,6 +110,7 @@ def extract_erp(
     chunk_rows: int = 50000,
     tables: Iterable[str] | None = None,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
     """Load every ERP table (or those named in `tables`), one load each."""
     wanted = set(tables) if tables is not None else None
@@ -122,6 +126,7 @@ def extract_erp(
             extract_table(
                 warehouse_conninfo, engine, table,
                 lookback_hours=lookback_hours, chunk_rows=chunk_rows, clock_skew=clock_skew,
+                lock_timeout=lock_timeout,
             )
             for table in selected
         ]

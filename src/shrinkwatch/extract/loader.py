@@ -23,8 +23,11 @@ the load is recorded as `refused_empty` (a broken export, a replica
 mid-refresh), which the run report lists.
 
 One load is one transaction: its ledger row, raw changes and quarantine rows
-commit together. A failed load leaves a `failed` ledger row, written in its
-own transaction after the rollback, and re-raises.
+commit together. It is `locks.raw_write`'s: no other load of the same table and
+no transform runs while it does, and what `decide` reads from the ledger (a WMS
+file already loaded by a run that held the lock meanwhile) is read inside it. A
+failed load, one that waited its whole lock timeout included, leaves a `failed`
+ledger row, written in its own transaction after the rollback, and re-raises.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from datetime import time as time_of_day
 
 import psycopg
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import RAW_SCHEMA, SourceTable, rule_severity
 from shrinkwatch.extract.ledger import LoadResult, record_failure, reserve_load_id, utcnow, write_ledger_row
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, PARSERS, InvalidValue, Rejection, RowValidator
@@ -74,6 +78,17 @@ class FileScope:
 
     file_date: date
     file_seq: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a load does with its read, decided from the ledger under the table's lock."""
+
+    # (ledger status, why): the read is not loaded, only its ledger row written
+    skip: tuple[str, str] | None = None
+    # file strategy: the earlier loads whose rows this file replaces; their
+    # open quarantine rows are resolved by this load
+    supersedes_loads: Sequence[int] = ()
 
 
 def _to_json(raw: object) -> str:
@@ -369,12 +384,13 @@ def load_table(
     file_name: str | None = None,
     file_checksum: str | None = None,
     file_scope: FileScope | None = None,
-    supersedes_loads: Sequence[int] = (),
+    decide: Callable[[psycopg.Connection], Decision] = lambda conn: Decision(),
     watermark_from: str | None = None,
     previous_watermark: str | None = None,
     retries: Callable[[], int] = lambda: 0,
     notes: Sequence[str] = (),
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> LoadResult:
     """Load one read of `table` from `rows` and record it in the ledger.
 
@@ -383,20 +399,33 @@ def load_table(
     `retries` and `notes` (for the ledger message) are read only once `rows` is
     exhausted, so the reader behind `rows` may still add to them. A row dated
     after the load's start plus `clock_skew` is quarantined as a future event.
-    `supersedes_loads` (file strategy): the earlier loads whose rows this file
-    replaces; their open quarantine rows are resolved by this load.
+    `decide(conn)` runs first inside the load's transaction, once the table's
+    lock is held (waited for up to `lock_timeout`): a skip it returns leaves
+    `rows` unread.
     """
     started_at = utcnow()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        load_id = reserve_load_id(conn)
-        base = LoadResult(
-            load_id=load_id, system=table.system, table_name=table.name,
-            file_name=file_name, status="loaded", watermark_from=watermark_from,
-        )
-        load = _Load(conn, table, load_id, started_at, clock_skew)
+    base = LoadResult(
+        load_id=0, system=table.system, table_name=table.name,
+        file_name=file_name, status="loaded", watermark_from=watermark_from,
+    )
+    load: _Load | None = None
+    with psycopg.connect(conninfo, autocommit=True, application_name=f"shrinkwatch load raw.{table.name}") as conn:
         try:
-            with conn.transaction():
-                result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, supersedes_loads, notes)
+            with locks.raw_write(conn, table.name, timeout=lock_timeout):
+                # taken under the lock, so that a table's load ids follow its commits
+                base = replace(base, load_id=reserve_load_id(conn))
+                decision = decide(conn)
+                if decision.skip:
+                    status, message = decision.skip
+                    result = replace(base, status=status, message=message)
+                    write_ledger_row(
+                        conn, result, file_checksum=file_checksum, started_at=started_at, finished_at=utcnow()
+                    )
+                    return result
+                load = _Load(conn, table, base.load_id, started_at, clock_skew)
+                result = _stage_and_merge(
+                    load, rows, base, chunk_rows, file_scope, decision.supersedes_loads, notes
+                )
                 result = replace(
                     result,
                     retries=retries(),
@@ -413,7 +442,7 @@ def load_table(
                 base,
                 status="failed",
                 retries=retries(),
-                message=f"{type(error).__name__}: {error} (after reading {load.rows_read} rows)",
+                message=f"{type(error).__name__}: {error} (after reading {load.rows_read if load else 0} rows)",
             )
             record_failure(conninfo, failed, file_checksum, started_at)
             raise

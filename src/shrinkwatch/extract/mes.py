@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import MES_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark
 from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table
@@ -129,6 +130,7 @@ def extract_mes(
     chunk_rows: int = 50000,
     lookback_hours: float = 24,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
     """Load every MES resource from its last watermark minus `lookback_hours`; one load each."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
@@ -151,6 +153,7 @@ def extract_mes(
                 previous_watermark=previous,
                 retries=lambda client=client: client.retries,
                 clock_skew=clock_skew,
+                lock_timeout=lock_timeout,
             ))
         finally:
             client.close()
