@@ -2,8 +2,9 @@
 
 `ops.load_ledger` holds one row per load attempt (written by
 extract/ledger.py), `ops.dq_results` one row per validated expectation
-(quality/results.py) and `ops.publish_runs` one row per transform run
-(publish.py); the view `ops.load_conservation` must stay empty. The view
+(quality/results.py), `ops.publish_runs` one row per transform run
+(publish.py) and `ops.transform_leases` one row per transform run that held
+raw, at most one of them unreleased (locks.py); the view `ops.load_conservation` must stay empty. The view
 `ops.quarantine` is not here: it is the union of the quarantine tables and
 lives with them (extract/warehouse.py).
 
@@ -31,6 +32,7 @@ LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "refused_e
 _STATUS_CHECK = "check (status in ({}))".format(", ".join(f"'{s}'" for s in LOAD_STATUSES))
 PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
 DQ_RESULTS = f"{OPS_SCHEMA}.dq_results"
+TRANSFORM_LEASES = f"{OPS_SCHEMA}.transform_leases"
 PUBLISH_STATUSES = ("published", "blocked")
 # What a data-quality check judges (the meta.dimension of every GX expectation)
 DIMENSIONS = ("completeness", "validity", "uniqueness", "timeliness", "consistency")
@@ -99,6 +101,18 @@ create table if not exists {PUBLISH_RUNS} (
     status text not null check (status in ({", ".join(f"'{s}'" for s in PUBLISH_STATUSES)})),
     reason text
 );
+-- One row per transform run that held raw (shrinkwatch/locks.py): loads wait
+-- while a lease is unreleased and unexpired; at most one is unreleased.
+create table if not exists {TRANSFORM_LEASES} (
+    run_id text primary key,
+    acquired_at timestamptz not null,
+    renewed_at timestamptz not null,
+    expires_at timestamptz not null,
+    released_at timestamptz,  -- null while the run holds raw
+    release text              -- by its report, or broken by a load once expired
+);
+create unique index if not exists transform_leases__one_holder on {TRANSFORM_LEASES} ((true))
+where released_at is null;
 """
 
 # How the rows written before `dimension` existed are classified: as

@@ -104,6 +104,7 @@ def extract_erp_task() -> list[dict]:
         lookback_hours=settings.erp_lookback_hours,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
+        lock_timeout=settings.lock_timeout,
     ))
 
 
@@ -127,10 +128,13 @@ def extract_wms_task() -> list[dict]:
             encodings=settings.wms_encodings,
             chunk_rows=settings.chunk_rows,
             clock_skew=settings.clock_skew,
+            lock_timeout=settings.lock_timeout,
         ),
-        lambda: load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows),
+        lambda: load_location_map(
+            warehouse, settings.location_map, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout
+        ),
         # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
-        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows),
+        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout),
     )
 
 
@@ -156,39 +160,73 @@ def extract_mes_task() -> list[dict]:
             lookback_hours=settings.mes_lookback_hours,
             chunk_rows=settings.chunk_rows,
             clock_skew=settings.clock_skew,
+            lock_timeout=settings.lock_timeout,
         ),
         # the barcodes of the MES events just loaded
-        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows),
+        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout),
     )
 
 
+# The transform holds raw from its staging build to its report (shrinkwatch.locks):
+# the lease is taken by its first task, renewed as the marts build and the
+# publish start, and released by the report, whatever happened before it.
+
+
+def take_transform_lease_task(context) -> None:
+    """pre_execute hook of the staging build: hold raw for this run, once the
+    loads in flight have committed (bounded by SHRINKWATCH_LOCK_TIMEOUT_SECONDS)."""
+    from shrinkwatch import locks
+
+    settings = Settings.from_env()
+    lease = locks.take_transform_lease(
+        _prepare_warehouse(), context["run_id"], duration=settings.transform_lease, timeout=settings.lock_timeout
+    )
+    log.info("%s: loads wait until its report releases raw", lease)
+
+
+def _renew_transform_lease(run_id: str) -> None:
+    from shrinkwatch import locks
+
+    locks.renew_transform_lease(warehouse_target().conninfo(), run_id, duration=Settings.from_env().transform_lease)
+
+
 def reset_shadow_task(context) -> None:
-    """pre_execute hook of the shadow build: start from empty shadow schemas."""
+    """pre_execute hook of the shadow build: renew the run's hold on raw, and
+    start from empty shadow schemas."""
     from shrinkwatch import publish
 
+    _renew_transform_lease(context["run_id"])
     publish.reset_shadow(warehouse_target().conninfo())
 
 
-def publish_marts_task() -> None:
+def publish_marts_task(run_id: str) -> None:
+    """Swap the shadow marts in, once sure that raw has not changed since the
+    run's staging checkpoint (its lease still held)."""
     from shrinkwatch import publish
 
+    _renew_transform_lease(run_id)
     publish.swap_in_shadow(warehouse_target().conninfo())
     log.info("published %s", ", ".join(publish.PUBLISHED_SCHEMAS))
 
 
 def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> dict:
-    """Records whether the run published its marts, writes the run report, and
-    fails when the publish was blocked, so that the DAG run ends failed."""
+    """Records whether the run published its marts, writes the run report,
+    releases the run's hold on raw, and fails when the publish was blocked, so
+    that the DAG run ends failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from shrinkwatch import publish, report
+    from shrinkwatch import locks, publish, report
 
     conninfo = warehouse_target().conninfo()
-    critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
-    status, reason = publish.outcome(
-        critical_states, PUBLISH_MARTS, publish.failed_critical_expectations(conninfo, started_at)
-    )
-    publish.record_run(conninfo, run_id, started_at, status, reason)
+    try:
+        critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
+        status, reason = publish.outcome(
+            critical_states, PUBLISH_MARTS, publish.failed_critical_expectations(conninfo, started_at)
+        )
+        publish.record_run(conninfo, run_id, started_at, status, reason)
+    finally:
+        # the run's marts are settled: the loads waiting for raw may go on
+        locks.release_transform_lease(conninfo, run_id)
     summary = report.collect(conninfo)
     path = report.write(summary, Settings.from_env().home / "reports" / "run_summary.json")
     log.info("run report written to %s\n%s", path, report.format_text(summary))

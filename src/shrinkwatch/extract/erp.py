@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import psycopg
 import sqlalchemy as sa
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import ERP_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark, load_each
 from shrinkwatch.extract.loader import RowsRead, SourceRow, load_table
@@ -81,6 +82,7 @@ def extract_table(
     lookback_hours: float,
     chunk_rows: int,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> LoadResult:
     source = sa_table(table, sa.MetaData())
     # type_coerce to String: no result processing, the raw driver value reaches validation
@@ -103,6 +105,7 @@ def extract_table(
         previous_watermark=previous,
         clock_skew=clock_skew,
         rows_read=rows_read,
+        lock_timeout=lock_timeout,
     )
 
 
@@ -114,6 +117,7 @@ def extract_erp(
     chunk_rows: int = 50000,
     tables: Iterable[str] | None = None,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
     """Load every ERP table (or those named in `tables`), one load each; a
     table whose load fails does not stop the others (`LoadsFailed` at the end)."""
@@ -131,6 +135,7 @@ def extract_erp(
             lambda table: extract_table(
                 warehouse_conninfo, engine, table,
                 lookback_hours=lookback_hours, chunk_rows=chunk_rows, clock_skew=clock_skew,
+                lock_timeout=lock_timeout,
             ),
             lambda table: table.name,
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
@@ -135,10 +135,14 @@ def write_ledger_row(
 def record_failure(
     conninfo: str, failed: LoadResult, file_checksum: str | None, started_at: datetime
 ) -> None:
-    """The `failed` ledger row of a load that raised, written after its rollback."""
+    """The `failed` ledger row of a load that raised, written after its rollback;
+    a load that failed before it had an id (load_id 0: it gave up waiting for
+    its lock) gets one here."""
     # A fresh connection: the load's own may be the thing that broke.
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+            if not failed.load_id:
+                failed = replace(failed, load_id=reserve_load_id(conn))
             write_ledger_row(
                 conn, failed, file_checksum=file_checksum,
                 started_at=started_at, finished_at=utcnow(),

@@ -31,8 +31,11 @@ key), moves no watermark, and resolves the replayed rows it made good as
 `replayed by load <id>`; its ledger status is `replayed`.
 
 One load is one transaction: its ledger row, raw changes and quarantine rows
-commit together. A failed load leaves a `failed` ledger row, written in its
-own transaction after the rollback, and re-raises.
+commit together. It is `locks.raw_write`'s: no other load of the same table and
+no transform runs while it does, and what `decide` reads from the ledger (a WMS
+file already loaded by a run that held the lock meanwhile) is read inside it. A
+failed load, one that waited its whole lock timeout included, leaves a `failed`
+ledger row, written in its own transaction after the rollback, and re-raises.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from datetime import time as time_of_day
 
 import psycopg
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import RAW_SCHEMA, SourceTable, rule_severity
 from shrinkwatch.extract.ledger import LoadResult, record_failure, reserve_load_id, utcnow, write_ledger_row
 from shrinkwatch.extract.validation import (
@@ -155,6 +159,17 @@ def _as_literal(match: re.Match) -> str:
 def _as_escape(match: re.Match) -> str:
     backslashes, code = match.groups()
     return backslashes[:-1] + code if len(backslashes) % 2 == 0 else match.group()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a load does with its read, decided from the ledger under the table's lock."""
+
+    # (ledger status, why): the read is not loaded, only its ledger row written
+    skip: tuple[str, str] | None = None
+    # file strategy: the earlier loads whose rows this file replaces; their
+    # open quarantine rows are resolved by this load
+    supersedes_loads: Sequence[int] = ()
 
 
 def _to_json(raw: object) -> str:
@@ -531,7 +546,7 @@ def load_table(
     file_name: str | None = None,
     file_checksum: str | None = None,
     file_scope: FileScope | None = None,
-    supersedes_loads: Sequence[int] = (),
+    decide: Callable[[psycopg.Connection], Decision] = lambda conn: Decision(),
     watermark_from: str | None = None,
     previous_watermark: str | None = None,
     retries: Callable[[], int] = lambda: 0,
@@ -539,6 +554,7 @@ def load_table(
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     replay: Replay | None = None,
     rows_read: Callable[[], int] | None = None,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> LoadResult:
     """Load one read of `table` from `rows` and record it in the ledger.
 
@@ -547,8 +563,10 @@ def load_table(
     `retries` and `notes` (for the ledger message) are read only once `rows` is
     exhausted, so the reader behind `rows` may still add to them. A row dated
     after the load's start plus `clock_skew` is quarantined as a future event.
-    `supersedes_loads` (file strategy): the earlier loads whose rows this file
-    replaces; their open quarantine rows are resolved by this load.
+    `decide(conn)` runs first inside the load's transaction, once the table's
+    lock is held (waited for up to `lock_timeout`): a skip it returns leaves
+    `rows` unread; its `supersedes_loads` (file strategy) are the earlier loads
+    whose rows this file replaces, whose open quarantine rows this load resolves.
     `replay`: `rows` are that load's quarantined records (see the module docstring).
 
     Row conservation is counted, not derived: `rows_read` is the reader's own
@@ -561,17 +579,29 @@ def load_table(
     and its ledger row shows the loss in `ops.load_conservation`.
     """
     started_at = utcnow()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        load_id = reserve_load_id(conn)
-        base = LoadResult(
-            load_id=load_id, system=table.system, table_name=table.name,
-            file_name=file_name, status="replayed" if replay else "loaded", watermark_from=watermark_from,
-            replay_of=replay.read_by if replay else None,
-        )
-        load = _Load(conn, table, load_id, started_at, clock_skew, replay)
+    base = LoadResult(
+        load_id=0, system=table.system, table_name=table.name,
+        file_name=file_name, status="replayed" if replay else "loaded", watermark_from=watermark_from,
+        replay_of=replay.read_by if replay else None,
+    )
+    load: _Load | None = None
+    with psycopg.connect(conninfo, autocommit=True, application_name=f"shrinkwatch load raw.{table.name}") as conn:
         try:
-            with conn.transaction():
-                result = _stage_and_merge(load, rows, base, chunk_rows, file_scope, supersedes_loads, notes)
+            with locks.raw_write(conn, table.name, timeout=lock_timeout):
+                # taken under the lock, so that a table's load ids follow its commits
+                base = replace(base, load_id=reserve_load_id(conn))
+                decision = decide(conn)
+                if decision.skip:
+                    status, message = decision.skip
+                    result = replace(base, status=status, message=message)
+                    write_ledger_row(
+                        conn, result, file_checksum=file_checksum, started_at=started_at, finished_at=utcnow()
+                    )
+                    return result
+                load = _Load(conn, table, base.load_id, started_at, clock_skew, replay)
+                result = _stage_and_merge(
+                    load, rows, base, chunk_rows, file_scope, decision.supersedes_loads, notes
+                )
                 result = replace(
                     result,
                     rows_read=load.rows_read if rows_read is None else rows_read(),
@@ -596,7 +626,7 @@ def load_table(
                 base,
                 status="failed",
                 retries=retries(),
-                message=f"{type(error).__name__}: {error} (after reading {load.rows_read} rows)",
+                message=f"{type(error).__name__}: {error} (after reading {load.rows_read if load else 0} rows)",
             )
             record_failure(conninfo, failed, file_checksum, started_at)
             raise

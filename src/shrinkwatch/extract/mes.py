@@ -32,6 +32,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util import Retry
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import MES_TABLES, SourceTable
 from shrinkwatch.extract.ledger import LoadResult, last_watermark, load_each
 from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table
@@ -152,6 +153,7 @@ def extract_mes(
     chunk_rows: int = 50000,
     lookback_hours: float = 24,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
     """Load every MES resource from its last watermark minus `lookback_hours`; one load each.
     Raises `LoadsFailed` once the resources are done when one failed (see the module docstring)."""
@@ -176,6 +178,7 @@ def extract_mes(
                 retries=lambda: client.retries,
                 clock_skew=clock_skew,
                 rows_read=lambda: client.items_received,
+                lock_timeout=lock_timeout,
             )
         finally:
             client.close()

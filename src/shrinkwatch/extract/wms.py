@@ -13,6 +13,11 @@ order (day, seq, name). Per file, in this order:
   (and of an earlier delivery of the same name), and resolves the open
   quarantine rows of the loads it replaces: a corrected re-export fixes them.
 
+Which of these applies is decided under the lock of the file's raw table, in
+the transaction that loads it (`load_table`'s `decide`): a run that waited
+while another loaded the same file sees that load and skips the file as
+`skipped_duplicate`, naming it, instead of loading its rows a second time.
+
 Encodings are tried in order over the whole file before a row is parsed; a file
 none of them decodes has every data line quarantined (rule `encoding`), so a bad
 export is visible and counted, never half-loaded. A `.csv` whose name does not
@@ -49,6 +54,7 @@ from typing import TextIO
 
 import psycopg
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import SourceTable, wms_table_for_entity
 from shrinkwatch.extract.ledger import (
     LoadResult,
@@ -57,7 +63,7 @@ from shrinkwatch.extract.ledger import (
     files_decided,
     load_each,
 )
-from shrinkwatch.extract.loader import FileScope, RejectedRow, RowsRead, SourceRow, load_table, record_skip
+from shrinkwatch.extract.loader import Decision, FileScope, RejectedRow, RowsRead, SourceRow, load_table, record_skip
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW, storable_text
 from shrinkwatch.extract.warehouse import ensure_schemas
 
@@ -260,7 +266,7 @@ def csv_rows(
 
 def _load_file(
     conninfo: str, landing: LandingFile, checksum: str, encodings: Sequence[str], chunk_rows: int,
-    clock_skew: timedelta, supersedes_loads: Sequence[int],
+    clock_skew: timedelta, lock_timeout: timedelta,
 ) -> LoadResult:
     encoding, failure = detect_encoding(landing.path, encodings)
     notes: list[str] = []
@@ -279,8 +285,9 @@ def _load_file(
     return load_table(
         conninfo, landing.table, rows,
         chunk_rows=chunk_rows, file_name=landing.path.name, file_checksum=checksum,
-        file_scope=FileScope(landing.file_date, landing.file_seq), supersedes_loads=supersedes_loads,
-        notes=notes, clock_skew=clock_skew, rows_read=lines_read,
+        file_scope=FileScope(landing.file_date, landing.file_seq),
+        decide=lambda conn: _decide(conn, landing, checksum),
+        notes=notes, clock_skew=clock_skew, rows_read=lines_read, lock_timeout=lock_timeout,
     )
 
 
@@ -291,9 +298,11 @@ def extract_wms(
     encodings: Sequence[str] = ("utf-8-sig", "gb18030"),
     chunk_rows: int = 50000,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
     """Load every new export in `landing_dir`: one ledger row per file the first time it is
-    seen (loaded, skipped or rejected); files already decided on are passed over. Raises
+    seen (loaded, skipped or rejected); files already decided on are passed over. A
+    file a concurrent run decided on meanwhile gets this run's own skip row. Raises
     `LoadsFailed` after the last file when a file's load failed."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
@@ -323,14 +332,7 @@ def extract_wms(
 
     def load(item: tuple[LandingFile, str]) -> LoadResult:
         landing, checksum = item
-        skip, replaced_loads = _decide(warehouse_conninfo, landing, checksum)
-        if skip:
-            status, message = skip
-            return record_skip(
-                warehouse_conninfo, "wms", landing.table.name, status=status,
-                file_name=landing.path.name, file_checksum=checksum, message=message,
-            )
-        return _load_file(warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew, replaced_loads)
+        return _load_file(warehouse_conninfo, landing, checksum, encodings, chunk_rows, clock_skew, lock_timeout)
 
     in_order = sorted(landed, key=lambda item: item[0].order)
     try:
@@ -341,23 +343,24 @@ def extract_wms(
     return results
 
 
-def _decide(
-    conninfo: str, landing: LandingFile, checksum: str
-) -> tuple[tuple[str, str] | None, list[int]]:
+def _decide(conn: psycopg.Connection, landing: LandingFile, checksum: str) -> Decision:
     """Whether to skip the file (status, message), and if not, the earlier
     loads of its entity and day it replaces (seq up to its own)."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        loads = file_loads_for_day(conn, landing.table, landing.file_date)
     replaced = []
-    current: tuple[str, str] | None = None  # (name, sha256) of the day's export in raw
-    for load_id, name, loaded_checksum in loads:
+    current: tuple[int, str, str] | None = None  # (load, name, sha256) of the day's export in raw
+    for load_id, name, loaded_checksum in file_loads_for_day(conn, landing.table, landing.file_date):
         _, day, seq = parse_file_name(name)
         if day != landing.file_date:
             continue
         if seq > landing.file_seq:
-            return ("skipped_superseded", f"{name} (a later export of the day) is loaded"), []
+            return Decision(skip=("skipped_superseded", f"{name} (a later export of the day) is loaded"))
         replaced.append(load_id)
-        current = (name, loaded_checksum)
-    if current is not None and current[1] == checksum:
-        return ("skipped_duplicate", f"same content as {current[0]}, the day's export already loaded"), []
-    return None, replaced
+        current = (load_id, name, loaded_checksum)
+    if current is not None and current[1:] == (landing.path.name, checksum):
+        # not in the ledger when this run listed the files (it would have been
+        # passed over), so a concurrent run loaded it while this one waited
+        return Decision(skip=("skipped_duplicate",
+                              f"already loaded by load {current[0]} of a concurrent run, since this run began"))
+    if current is not None and current[2] == checksum:
+        return Decision(skip=("skipped_duplicate", f"same content as {current[1]}, the day's export already loaded"))
+    return Decision(supersedes_loads=replaced)
