@@ -15,7 +15,9 @@ order (day, seq, name). Per file, in this order:
 
 Encodings are tried in order over the whole file before a row is parsed; a file
 none of them decodes has every data line quarantined (rule `encoding`), so a bad
-export is visible and counted, never half-loaded. A `.csv` whose name does not
+export is visible and counted, never half-loaded. A byte-order mark at the
+start of a later line (exports appended into one file) is dropped. A `.csv`
+whose name does not
 follow the pattern gets one `failed` ledger row (per name and content) and a
 logged warning, and the other files still load. Files not ending in `.csv` are
 ignored: the WMS may still be writing them.
@@ -124,7 +126,10 @@ def csv_rows(
     order; `lineage(first physical line)` gives a row's extra raw columns."""
     name = path.name
     with path.open(encoding=encoding, newline="") as stream:
-        reader = csv.reader(stream)
+        # A byte-order mark where a later line starts is the seam of exports
+        # appended to one file, never data: left in, it would become part of
+        # that record's first value (its key, for a task or a count).
+        reader = csv.reader(line.removeprefix("\ufeff") for line in stream)
         header = [h.strip().lower() for h in next(reader, [])]
         if not header:
             notes.append("empty file")
