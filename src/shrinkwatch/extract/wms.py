@@ -15,9 +15,11 @@ order (day, seq, name). Per file, in this order:
 
 Encodings are tried in order over the whole file before a row is parsed; a file
 none of them decodes has every data line quarantined (rule `encoding`), so a bad
-export is visible and counted, never half-loaded. A byte-order mark at the
-start of a later line (exports appended into one file) is dropped. A `.csv`
-whose name does not
+export is visible and counted, never half-loaded. Columns are found by their
+header names, in any order: extra ones are ignored and a contract column named
+twice is read from its first occurrence, both noted in the ledger message; a
+byte-order mark at the start of a later line (exports appended into one file)
+is dropped. A `.csv` whose name does not
 follow the pattern gets one `failed` ledger row (per name and content) and a
 logged warning, and the other files still load. Files not ending in `.csv` are
 ignored: the WMS may still be writing them.
@@ -138,6 +140,9 @@ def csv_rows(
         extra = [h for h in header if h not in table.column_names]
         if extra:
             notes.append(f"ignored extra columns: {', '.join(extra)}")
+        repeated = sorted({c for c in table.column_names if header.count(c) > 1})
+        if repeated:
+            notes.append(f"columns named twice in the header, the first of each read: {', '.join(repeated)}")
         positions = [header.index(c) for c in table.column_names if c in header]
         line_no = reader.line_num
         for record in reader:
