@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
-from shrinkwatch.contracts import ERP_TABLES
+from helpers.erp import create_db
 from shrinkwatch.postgres import EmbeddedPostgres, PgTarget, drop_database, ensure_database
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -53,11 +52,7 @@ def warehouse(pg_server: PgTarget) -> PgTarget:
 @pytest.fixture
 def erp_source(tmp_path: Path) -> Path:
     """An ERP database (SQLite) with every contract table, empty."""
-    db = tmp_path / "erp.sqlite"
-    with sqlite3.connect(db) as conn:
-        for table in ERP_TABLES:
-            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
-    return db
+    return create_db(tmp_path / "erp.sqlite")
 
 
 @pytest.fixture

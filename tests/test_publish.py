@@ -14,32 +14,17 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from helpers.marts import build_shadow, published_cases
 from shrinkwatch import publish, report
 from shrinkwatch.airflow.ids import CRITICAL_TRANSFORM_TASKS
 from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.postgres import PgTarget
 
 STARTED_AT = datetime(2026, 4, 13, 6, tzinfo=UTC)
-SHADOW = publish.SHADOW_SCHEMAS["marts"]
 
 
 def _schemas(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute("select nspname from pg_namespace where nspname not like 'pg\\_%'")}
-
-
-def _build_shadow(conninfo: str, cases: list[str]) -> None:
-    """What `dbt build` of the marts leaves: tables in the shadow schema."""
-    publish.reset_shadow(conninfo)
-    with psycopg.connect(conninfo) as conn:
-        conn.execute(f"create schema {SHADOW}")
-        conn.execute(f"create table {SHADOW}.fct_case (case_id text primary key)")
-        for case_id in cases:
-            conn.execute(f"insert into {SHADOW}.fct_case values (%s)", (case_id,))
-
-
-def _published_cases(conninfo: str) -> list[str]:
-    with psycopg.connect(conninfo) as conn:
-        return [r[0] for r in conn.execute("select case_id from marts.fct_case order by 1")]
 
 
 def _states(failed_task: str | None) -> dict[str, str]:
@@ -55,15 +40,15 @@ def _states(failed_task: str | None) -> dict[str, str]:
 
 def test_the_shadow_is_swapped_in_whole_and_the_previous_marts_are_gone(warehouse: PgTarget):
     conninfo = warehouse.conninfo()
-    _build_shadow(conninfo, ["c1", "c2"])
+    build_shadow(conninfo, ["c1", "c2"])
     publish.swap_in_shadow(conninfo)  # the first publish: no marts yet
-    assert _published_cases(conninfo) == ["c1", "c2"]
+    assert published_cases(conninfo) == ["c1", "c2"]
 
-    _build_shadow(conninfo, ["c3"])
+    build_shadow(conninfo, ["c3"])
     with psycopg.connect(conninfo) as conn:
         assert conn.execute("select count(*) from marts.fct_case").fetchone()[0] == 2, "the shadow is not served"
     publish.swap_in_shadow(conninfo)
-    assert _published_cases(conninfo) == ["c3"]
+    assert published_cases(conninfo) == ["c3"]
     with psycopg.connect(conninfo) as conn:
         schemas = _schemas(conn)
     assert "marts" in schemas
@@ -72,19 +57,19 @@ def test_the_shadow_is_swapped_in_whole_and_the_previous_marts_are_gone(warehous
 
 def test_a_view_outside_the_marts_refuses_the_swap_until_it_is_gone(warehouse: PgTarget):
     conninfo = warehouse.conninfo()
-    _build_shadow(conninfo, ["c1"])
+    build_shadow(conninfo, ["c1"])
     publish.swap_in_shadow(conninfo)
-    _build_shadow(conninfo, ["c2"])
+    build_shadow(conninfo, ["c2"])
     with psycopg.connect(conninfo) as conn:
         conn.execute("create schema if not exists bi")
         conn.execute("create view bi.open_cases as select * from marts.fct_case")
     with pytest.raises(publish.PublishRefused, match="bi.open_cases"):
         publish.swap_in_shadow(conninfo)
-    assert _published_cases(conninfo) == ["c1"], "a refused swap changes nothing"
+    assert published_cases(conninfo) == ["c1"], "a refused swap changes nothing"
     with psycopg.connect(conninfo) as conn:
         conn.execute("drop view bi.open_cases")
     publish.swap_in_shadow(conninfo)
-    assert _published_cases(conninfo) == ["c2"]
+    assert published_cases(conninfo) == ["c2"]
 
 
 def test_a_run_publishes_only_when_its_publish_task_succeeded():
@@ -149,9 +134,9 @@ def test_a_reader_holding_the_marts_open_bounds_the_swap_and_changes_nothing(war
     longer), then fails naming the session; the previous marts are still
     served. Once the session ends, the same shadow is published."""
     conninfo = warehouse.conninfo()
-    _build_shadow(conninfo, ["c1"])
+    build_shadow(conninfo, ["c1"])
     publish.swap_in_shadow(conninfo)
-    _build_shadow(conninfo, ["c2"])
+    build_shadow(conninfo, ["c2"])
     with psycopg.connect(conninfo, application_name="bi-dashboard") as bi:
         bi.execute("select count(*) from marts.fct_case").fetchone()  # idle in transaction from here
         started = time.monotonic()
@@ -166,4 +151,4 @@ def test_a_reader_holding_the_marts_open_bounds_the_swap_and_changes_nothing(war
             assert other_reader.execute("select case_id from marts.fct_case").fetchall() == [("c1",)]
         bi.rollback()
     publish.swap_in_shadow(conninfo)
-    assert _published_cases(conninfo) == ["c2"]
+    assert published_cases(conninfo) == ["c2"]

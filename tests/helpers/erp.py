@@ -28,3 +28,11 @@ def insert(db: Path, table: str, rows: list[dict]) -> None:
                 f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
                 list(row.values()),
             )
+
+
+def create_db(db: Path) -> Path:
+    """An ERP database (SQLite) with every contract table, empty."""
+    with sqlite3.connect(db) as conn:
+        for table in ERP_TABLES:
+            conn.execute(f"create table {table.source_name} ({', '.join(table.column_names)})")
+    return db

@@ -3,6 +3,7 @@ and the means to write raw rows the way the extractors leave them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime
 
 import psycopg
@@ -235,3 +236,26 @@ def load_raw(target: PgTarget) -> None:
                 )
             ],
         )
+
+
+def table_content(conninfo: str, schema: str, tables: list[str]) -> dict[str, Counter]:
+    """Tables as multisets of rows (JSON text), without `_load_id`: which load
+    wrote a row is not its content, so two warehouses that loaded the same
+    source compare equal however many loads it took, and a row loaded twice
+    shows as twice."""
+    with psycopg.connect(conninfo) as conn:
+        return {
+            table: Counter(
+                row for (row,) in conn.execute(
+                    sql.SQL("select (to_jsonb(t) - '_load_id')::text from {}.{} as t").format(
+                        sql.Identifier(schema), sql.Identifier(table)
+                    )
+                )
+            )
+            for table in tables
+        }
+
+
+def raw_content(conninfo: str, system: str) -> dict[str, Counter]:
+    """The raw tables of a system's contract, as `table_content` compares them."""
+    return table_content(conninfo, contracts.RAW_SCHEMA, [t.name for t in contracts.tables_of(system)])

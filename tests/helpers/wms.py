@@ -23,7 +23,12 @@ def stock(bin_code: str, qty: str) -> str:
     return f"2026-04-12T16:00:00Z,WH01,A,{bin_code},SKU-10001234,b2604120a7,{qty},BAG,AVAILABLE"
 
 
+def csv_bytes(header: str, lines: list[str], encoding="utf-8") -> bytes:
+    """An export as the WMS writes it: the header, then one CRLF-terminated line per record."""
+    return "\r\n".join([header, *lines, ""]).encode(encoding)
+
+
 def write(landing: Path, name: str, header: str, lines: list[str], encoding="utf-8") -> Path:
     path = landing / name
-    path.write_bytes("\r\n".join([header, *lines, ""]).encode(encoding))
+    path.write_bytes(csv_bytes(header, lines, encoding))
     return path

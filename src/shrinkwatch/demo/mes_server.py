@@ -6,6 +6,17 @@ bearer token. Items come ordered by (updated_at, id); the cursor is the last
 however many rows share one updated_at. With `fault_every=N` the N-th, 2N-th…
 request gets 429 and the request half-way between gets 503, so extractors can be
 tested against a flaky server deterministically.
+
+Three more knobs make it misbehave the way real MES servers do (the fault
+matrix, tests/test_fault_matrix.py, uses them):
+
+- `burst=Burst(first, count, status)`: requests `first` … `first + count - 1`
+  (counted from the server's start) all answer `status` (429 with
+  `Retry-After: 1`, or a 5xx), then the server recovers: an outage longer than
+  a client's retry budget;
+- `loop_cursor=True`: from a read's third page on, `next_cursor` points back
+  at the second page, so a client that only follows cursors pages for ever;
+- `delay=seconds`: every answer is that much late (a slow server).
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ import os
 import signal
 import sqlite3
 import threading
+import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +45,24 @@ DEFAULT_LIMIT = 1000
 
 class BadRequest(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Requests `first` … `first + count - 1` of the server's life all fail with `status`."""
+
+    first: int
+    count: int
+    status: int = 503
+
+    def covers(self, number: int) -> bool:
+        return self.first <= number < self.first + self.count
+
+    @classmethod
+    def parse(cls, text: str) -> Burst:
+        """`FIRST:COUNT[:STATUS]`, as the command line gives it."""
+        first, count, *status = (int(part) for part in text.split(":"))
+        return cls(first, count, *status)
 
 
 def encode_cursor(updated_at: int, item_id: str) -> str:
@@ -109,11 +140,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         owner = self.server.owner
         fault = owner.next_fault()
+        if owner.delay:
+            time.sleep(owner.delay)
         if fault == 429:
             self._send(429, {"error": "too many requests"}, {"Retry-After": "1"})
             return
-        if fault == 503:
-            self._send(503, {"error": "service unavailable"})
+        if fault:
+            self._send(fault, {"error": "service unavailable"})
             return
         expected = f"Bearer {owner.token}"
         if not hmac.compare_digest(self.headers.get("Authorization", ""), expected):
@@ -131,6 +164,8 @@ class _Handler(BaseHTTPRequestHandler):
         except BadRequest as error:
             self._send(400, {"error": str(error)})
             return
+        if owner.loop_cursor:
+            page["next_cursor"] = owner.looped_cursor(resource, parse_qs(url.query), page["next_cursor"])
         self._send(200, page)
 
 
@@ -155,7 +190,8 @@ class MesServer:
     """The demo MES API on a background thread."""
 
     def __init__(self, data_path: Path | str, token: str, *, host: str = "127.0.0.1",
-                 port: int = 0, fault_every: int = 0, allow_remote: bool = False) -> None:
+                 port: int = 0, fault_every: int = 0, burst: Burst | None = None,
+                 loop_cursor: bool = False, delay: float = 0.0, allow_remote: bool = False) -> None:
         if not _is_loopback(host) and not allow_remote:
             raise ValueError(f"refusing to bind {host}: not loopback (pass allow_remote=True)")
         if not Path(data_path).is_file():
@@ -163,6 +199,11 @@ class MesServer:
         self.data_path = Path(data_path).resolve()
         self.token = token
         self.fault_every = fault_every
+        self.burst = burst
+        self.loop_cursor = loop_cursor
+        self.delay = delay
+        # resource -> the cursor the first page of its current read handed out
+        self._second_page_cursors: dict[str, str] = {}
         self.requests_served = 0
         self.faults_served = 0
         self._lock = threading.Lock()
@@ -185,9 +226,25 @@ class MesServer:
                     fault = 429
                 elif self.fault_every > 1 and number % self.fault_every == self.fault_every // 2:
                     fault = 503
+            if self.burst and self.burst.covers(number):
+                fault = self.burst.status
             if fault:
                 self.faults_served += 1
             return fault
+
+    def looped_cursor(self, resource: str, query: dict[str, list[str]], next_cursor: str | None) -> str | None:
+        """`loop_cursor`: the next cursor of a page, but from the third page of
+        a read on the cursor that leads to its second page again."""
+        cursor = (query.get("cursor") or [None])[-1]
+        with self._lock:
+            if cursor is None:  # a new read
+                if next_cursor is not None:
+                    self._second_page_cursors[resource] = next_cursor
+                return next_cursor
+            second = self._second_page_cursors.get(resource)
+            if next_cursor is None or cursor == second:
+                return next_cursor
+            return second
 
     def start(self) -> MesServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mes-server",
@@ -215,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here")
     parser.add_argument("--fault-every", type=int, default=0)
+    parser.add_argument("--burst", type=Burst.parse, metavar="FIRST:COUNT[:STATUS]",
+                        help="requests FIRST .. FIRST+COUNT-1 all answer STATUS (default 503)")
+    parser.add_argument("--loop-cursor", action="store_true",
+                        help="from a read's third page on, next_cursor leads back to its second page")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds every answer is late")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow binding a non-loopback host")
     args = parser.parse_args(argv)
@@ -223,8 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     token = os.environ.get("SHRINKWATCH_MES_TOKEN", "").strip()
     if not token:
         parser.error("SHRINKWATCH_MES_TOKEN must hold the bearer token to accept")
-    server = MesServer(args.data, token, host=args.host, port=args.port,
-                       fault_every=args.fault_every, allow_remote=args.allow_remote)
+    server = MesServer(args.data, token, host=args.host, port=args.port, fault_every=args.fault_every,
+                       burst=args.burst, loop_cursor=args.loop_cursor, delay=args.delay,
+                       allow_remote=args.allow_remote)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())

@@ -115,6 +115,9 @@ class MesClient:
 
     def items(self, resource: str, updated_since: int) -> Iterator[object]:
         cursor = None
+        # every cursor of this read: one that comes back means the server pages
+        # in a circle, and following it would read the same items for ever
+        seen: set[str] = set()
         while True:
             params: dict[str, object] = {"updated_since": updated_since, "limit": self.page_size}
             if cursor is not None:
@@ -125,8 +128,12 @@ class MesClient:
             next_cursor = page.get("next_cursor")
             if next_cursor is None:
                 return
-            if next_cursor == cursor:
-                raise MesError(f"MES {resource}: cursor {cursor!r} does not advance")
+            if next_cursor in seen:
+                raise MesError(
+                    f"MES {resource}: cursor {next_cursor!r} came back after {len(seen)} pages: "
+                    "the server pages in a circle"
+                )
+            seen.add(next_cursor)
             cursor = next_cursor
 
 

@@ -20,13 +20,17 @@ while another loaded the same file sees that load and skips the file as
 
 Encodings are tried in order over the whole file before a row is parsed; a file
 none of them decodes has every data line quarantined (rule `encoding`), so a bad
-export is visible and counted, never half-loaded. A `.csv` whose name does not
-follow the pattern, or names a seq above what `raw._file_seq` (an int) holds,
-gets one `failed` ledger row (per name and content) and a logged warning, and
-the other files still load. Files not ending in `.csv` are ignored: the WMS may
-still be writing them. A file whose load fails for any other reason keeps its
-`failed` ledger row and is tried again on the next run; the files after it
-load all the same, and `extract_wms` raises `LoadsFailed` naming it at the end.
+export is visible and counted, never half-loaded. Columns are found by their
+header names, in any order: extra ones are ignored and a contract column named
+twice is read from its first occurrence, both noted in the ledger message; a
+byte-order mark at the start of a later line (exports appended into one file)
+is dropped. A `.csv` whose name does not follow the pattern, or names a seq
+above what `raw._file_seq` (an int) holds, gets one `failed` ledger row (per
+name and content) and a logged warning, and the other files still load. Files
+not ending in `.csv` are ignored: the WMS may still be writing them. A file
+whose load fails for any other reason keeps its `failed` ledger row and is
+tried again on the next run; the files after it load all the same, and
+`extract_wms` raises `LoadsFailed` naming it at the end.
 
 One record is one physical line: the contract gives no record a newline inside
 a field (and the reference plants quote nothing), so a quote left open at the
@@ -154,8 +158,11 @@ def _physical_lines(stream: TextIO) -> Iterator[tuple[int, str, int | None]]:
     line_no = 0
     while line := stream.readline(_LINE_LIMIT):
         line_no += 1
+        # A byte-order mark where a later line starts is the seam of exports
+        # appended to one file, never data: left in, it would become part of
+        # that record's first value (its key, for a task or a count).
         if line.endswith(("\n", "\r")) or len(line) < _LINE_LIMIT:
-            yield line_no, line.rstrip("\r\n"), None
+            yield line_no, line.removeprefix("\ufeff").rstrip("\r\n"), None
             continue
         length = len(line)
         while (rest := stream.readline(_LINE_LIMIT)) and not rest.endswith(("\n", "\r")):
@@ -231,6 +238,9 @@ def csv_rows(
         extra = [h for h in header if h not in table.column_names]
         if extra:
             notes.append(f"ignored extra columns: {', '.join(extra)}")
+        repeated = sorted({c for c in table.column_names if header.count(c) > 1})
+        if repeated:
+            notes.append(f"columns named twice in the header, the first of each read: {', '.join(repeated)}")
         positions = [header.index(c) for c in table.column_names if c in header]
         for line_no, text, too_long in lines:
             if not text.strip():
