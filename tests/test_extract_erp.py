@@ -67,7 +67,7 @@ def test_first_load_then_rerun_leaves_raw_unchanged(warehouse, erp_db):
     assert_conserved(conninfo)
 
 
-def test_late_document_inside_lookback_is_picked_up(warehouse, erp_db):
+def test_late_documents_inside_the_lookback_and_before_it_are_picked_up(warehouse, erp_db):
     conninfo = warehouse.conninfo()
     extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_material_doc"])
     # committed after the first run, but entered before its watermark
@@ -75,11 +75,20 @@ def test_late_document_inside_lookback_is_picked_up(warehouse, erp_db):
         doc("4900000003", "2026-04-12", "09:15:00"),  # 5 h before the watermark
         doc("4900000004", "2026-04-01", "09:15:00"),  # far outside the 48 h lookback
     ])
+    # without the per-day count only the lookback's document arrives
+    (blind,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_material_doc"], reconcile_days=0)
+    assert (blind.rows_read, blind.rows_inserted, blind.rows_unchanged) == (2, 1, 1)
+
+    # 2026-04-01 holds one document in the ERP and none in raw: that day is read again
     (result,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_material_doc"])
-    assert (result.rows_read, result.rows_inserted, result.rows_unchanged) == (2, 1, 1)
+    assert (result.rows_read, result.rows_inserted, result.rows_unchanged) == (3, 1, 2)
+    assert "entry days read again, the ERP holding documents raw lacks: 2026-04-01" in result.message
     with psycopg.connect(conninfo) as conn:
         docs = conn.execute("select mblnr from raw.erp_material_doc order by 1").fetchall()
-    assert [d for (d,) in docs] == ["4900000001", "4900000001", "4900000002", "4900000003"]
+    assert [d for (d,) in docs] == ["4900000001", "4900000001", "4900000002", "4900000003", "4900000004"]
+    # the days agree now: the next run reads the lookback only
+    (steady,) = extract_erp(conninfo, f"sqlite:///{erp_db}", tables=["erp_material_doc"])
+    assert (steady.rows_read, steady.message) == (2, None)
     assert_conserved(conninfo)
 
 

@@ -81,6 +81,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "ERP documents entered up to this long before the last watermark are re-read, "
         "so late-committed documents are not missed (re-reads are idempotent).",
     ),
+    "SHRINKWATCH_ERP_RECONCILE_DAYS": (
+        "90",
+        "Entry days (before the lookback) on which the ERP's document count is compared with raw and "
+        "quarantine at every run; a day the ERP holds more documents of is read again, so a document "
+        "committed later than the lookback still arrives. 0 turns the comparison off.",
+    ),
     "SHRINKWATCH_MES_LOOKBACK_HOURS": (
         "24",
         "MES items updated up to this long before the last watermark are re-read, "
@@ -128,6 +134,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 TASK_SETTINGS = (
     "SHRINKWATCH_HOME",
     "SHRINKWATCH_ERP_LOOKBACK_HOURS",
+    "SHRINKWATCH_ERP_RECONCILE_DAYS",
     "SHRINKWATCH_MES_LOOKBACK_HOURS",
     "SHRINKWATCH_MES_PAGE_SIZE",
     "SHRINKWATCH_MES_MAX_RETRIES",
@@ -162,6 +169,7 @@ class Settings:
     demo_days: int
     demo_plants: int
     erp_lookback_hours: float
+    erp_reconcile_days: int
     mes_lookback_hours: float
     mes_page_size: int
     mes_max_retries: int
@@ -201,6 +209,7 @@ class Settings:
             demo_days=int(env("SHRINKWATCH_DEMO_DAYS") or 90),
             demo_plants=int(env("SHRINKWATCH_DEMO_PLANTS") or 2),
             erp_lookback_hours=float(env("SHRINKWATCH_ERP_LOOKBACK_HOURS") or 48),
+            erp_reconcile_days=int(env("SHRINKWATCH_ERP_RECONCILE_DAYS") or 90),
             mes_lookback_hours=float(env("SHRINKWATCH_MES_LOOKBACK_HOURS") or 24),
             mes_page_size=int(env("SHRINKWATCH_MES_PAGE_SIZE") or 1000),
             mes_max_retries=int(env("SHRINKWATCH_MES_MAX_RETRIES") or 8),

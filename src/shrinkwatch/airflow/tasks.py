@@ -102,6 +102,7 @@ def extract_erp_task() -> list[dict]:
         warehouse,
         erp_url,
         lookback_hours=settings.erp_lookback_hours,
+        reconcile_days=settings.erp_reconcile_days,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
         lock_timeout=settings.lock_timeout,
