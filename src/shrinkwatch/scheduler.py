@@ -344,6 +344,14 @@ def _healthy(url: str, components: tuple[str, ...]) -> bool:
     return all((health.get(c) or {}).get("status") == "healthy" for c in ("metadatabase", *components))
 
 
+def _workers_answer(broker_url: str, names: set[str]) -> bool:
+    """Every worker answers a ping through the broker: ready to take tasks."""
+    from celery import Celery
+
+    replies = Celery(broker=broker_url).control.ping(timeout=1.0)
+    return {name for reply in replies for name in reply} >= names
+
+
 def up(settings: Settings, *, executor: str = "local", workers: int = 2, concurrency: int = 1,
        port: int = DEFAULT_PORT) -> Stack:
     """Start the services and return once the api-server answers and the
@@ -384,17 +392,22 @@ def up(settings: Settings, *, executor: str = "local", workers: int = 2, concurr
             Service("dag-processor", ["airflow", "dag-processor"], env),
             Service("triggerer", ["airflow", "triggerer", "--skip-serve-logs"], env),
         ]
+        worker_nodes = set()
         if executor == "celery":
             for number in range(1, workers + 1):
                 name = f"worker-{number}"
+                worker_nodes.add(node := f"{name}@{socket.gethostname()}")  # as worker_hostname() names it
                 services.append(Service(name, [
-                    "airflow", "celery", "worker", "--celery-hostname", f"{name}@{socket.gethostname()}",
+                    "airflow", "celery", "worker", "--celery-hostname", node,
                     "--concurrency", str(concurrency), "--skip-serve-logs", "--without-mingle", "--without-gossip",
                 ], {**env, WORKER_NAME_VARIABLE: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": WORKER_HOSTNAME_CALLABLE}))
         for service in services:
             processes[service.name] = _start(settings, service)
         _wait(lambda: _healthy(url, ("scheduler", "dag_processor", "triggerer")),
               "the api-server, scheduler, dag-processor and triggerer", HEALTH_TIMEOUT, settings, processes)
+        if executor == "celery":
+            _wait(lambda: _workers_answer(env["AIRFLOW__CELERY__BROKER_URL"], worker_nodes),
+                  "the Celery workers", HEALTH_TIMEOUT, settings, processes)
     except BaseException:
         down(settings)
         raise
