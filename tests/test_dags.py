@@ -27,7 +27,7 @@ print(json.dumps({
             "tags": sorted(dag.tags),
             "retries": [t.retries for t in dag.tasks],
             "catchup": dag.catchup,
-            "schedule": dag.timetable.summary,
+            "schedule": getattr(dag.timetable, "expression", None),
             "max_active_runs": dag.max_active_runs,
             "tasks": sorted(dag.task_ids),
             "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks},

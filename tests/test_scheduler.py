@@ -34,7 +34,7 @@ from shrinkwatch.airflow.ids import EXTRACT_DAGS, TRANSFORM_DAG
 from shrinkwatch.postgres import EmbeddedPostgres, PgTarget
 from shrinkwatch.settings import BIN_DIR, Settings
 
-pytestmark = [pytest.mark.airflow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.airflow, pytest.mark.timeout(1200)]
 
 DEMO = {"SHRINKWATCH_DEMO_SCALE": "0.002", "SHRINKWATCH_DEMO_DAYS": "5", "SHRINKWATCH_DEMO_SEED": "7"}
 # Short intervals where the test waits on Airflow; DAG files are parsed once
@@ -373,10 +373,10 @@ def test_celery_loses_and_duplicates_nothing(celery_runs):
 
 
 def test_celery_extract_runs_with_nothing_new_take_well_under_a_minute(celery_runs):
-    second_round = {dag_id: runs[-1] for dag_id, runs in celery_runs["extracts"].items()}
-    print("\nextract runs with nothing new: "
-          + ", ".join(f"{dag_id} {_seconds(run):.1f}s" for dag_id, run in second_round.items()))
-    assert all(run["run_type"] == "manual" and _seconds(run) < 60 for run in second_round.values())
+    # every run after the first (the manual round, and a 15-minute tick that may have come)
+    later = [run for runs in celery_runs["extracts"].values() for run in runs[1:]]
+    print("\nextract runs with nothing new: " + ", ".join(f"{r['dag_id']} {_seconds(r):.1f}s" for r in later))
+    assert len(later) >= 3 and all(_seconds(run) < 60 for run in later)
 
 
 def test_the_broker_listens_on_loopback_and_asks_for_its_password(celery_runs):

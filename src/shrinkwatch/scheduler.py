@@ -15,6 +15,7 @@ below; tests/test_configuration.py checks that the compose file says the same.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -28,6 +29,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from shrinkwatch.settings import BIN_DIR, Settings
+
+log = logging.getLogger(__name__)
 
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 DEFAULT_PORT = 8080
@@ -381,7 +384,10 @@ def up(settings: Settings, *, executor: str = "local", workers: int = 2, concurr
             broker = os.environ.get("AIRFLOW__CELERY__BROKER_URL") or _redis(settings, processes)
             env.update({k: os.environ.get(k) or v for k, v in
                         celery_env(broker, env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).items()})
+        started = time.monotonic()
+        log.info("migrating Airflow's metadata database and parsing the dbt project")
         runtime.prepare_airflow(env)
+        log.info("ready to start the services after %.0fs", time.monotonic() - started)
         password_file = _ui_password_file(settings, env)
         url = f"http://127.0.0.1:{port}"
         services = [
@@ -403,6 +409,7 @@ def up(settings: Settings, *, executor: str = "local", workers: int = 2, concurr
                 ], {**env, WORKER_NAME_VARIABLE: name, "AIRFLOW__CORE__HOSTNAME_CALLABLE": WORKER_HOSTNAME_CALLABLE}))
         for service in services:
             processes[service.name] = _start(settings, service)
+        log.info("started %s; waiting for them to report healthy", ", ".join(s.name for s in services))
         _wait(lambda: _healthy(url, ("scheduler", "dag_processor", "triggerer")),
               "the api-server, scheduler, dag-processor and triggerer", HEALTH_TIMEOUT, settings, processes)
         if executor == "celery":
