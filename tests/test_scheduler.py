@@ -238,7 +238,9 @@ def test_up_prints_where_the_ui_is_and_no_password(local_runs):
     assert password not in output + local_runs["up"].stderr
     for log in (stack.home / "airflow" / "services").glob("*.log"):
         assert password not in log.read_text(errors="replace"), log.name
-    print(f"\nshrinkwatch airflow up (LocalExecutor) took {stack.up_seconds:.0f}s")
+    phases = [line.split(": ", 1)[-1] for line in local_runs["up"].stderr.splitlines()
+              if "shrinkwatch.scheduler" in line]
+    print(f"\nshrinkwatch airflow up (LocalExecutor) took {stack.up_seconds:.0f}s: {phases}")
 
 
 def test_every_service_listens_on_loopback_only(local_runs):

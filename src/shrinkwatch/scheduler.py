@@ -319,12 +319,18 @@ def _demo_mes(settings: Settings, processes: dict[str, subprocess.Popen]) -> str
 
 def _redis(settings: Settings, processes: dict[str, subprocess.Popen]) -> str:
     """A Redis broker on 127.0.0.1, on a free port, with a new password."""
+    import shutil
+
     import redis
 
+    binary = shutil.which("redis-server")
+    if not binary:
+        raise FileNotFoundError("redis-server is not installed (Debian package redis-server; `make test-tools` "
+                                "installs it), or set AIRFLOW__CELERY__BROKER_URL to a broker of your own")
     port, password = free_port(), secrets.token_urlsafe(24)
     directory = services_dir(settings)
     processes["redis"] = _start(settings, Service(
-        "redis", ["/usr/bin/redis-server", "-"], {}, stdin=redis_config(port, password, directory)
+        "redis", [binary, "-"], {}, stdin=redis_config(port, password, directory)
     ))
 
     def answers() -> bool:
