@@ -54,6 +54,7 @@ def severities(conninfo: str, table: str) -> dict[str, str]:
         ("missing_column", "critical"), ("encoding", "critical"), ("type:numeric", "critical"),
         ("type:epoch_ms", "critical"), ("not_null_key", "critical"), ("column_count", "critical"),
         ("not_an_object", "critical"), ("value_set:bwart", "critical"), ("value_set:status", "critical"),
+        ("unbalanced_quote", "critical"), ("field_size", "critical"),
         # one record is wrong, the interface works
         ("format:matnr", "warning"), ("non_negative:menge", "warning"), ("not_future:budat", "warning"),
         ("gs1_check_digit", "warning"), ("duplicate_key_in_batch", "warning"),

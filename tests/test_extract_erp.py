@@ -12,7 +12,7 @@ from helpers.erp import doc, insert
 from shrinkwatch import report
 from shrinkwatch.contracts import ERP_TABLES
 from shrinkwatch.extract.erp import extract_erp
-from shrinkwatch.extract.ledger import unconserved_loads
+from shrinkwatch.extract.ledger import LoadsFailed, unconserved_loads
 
 
 @pytest.fixture
@@ -120,4 +120,61 @@ def test_an_empty_read_of_a_full_table_keeps_the_previous_snapshot(warehouse, er
     summary = report.collect(conninfo)
     assert [(r["table_name"], r["loads"]) for r in summary["refused_loads"]] == [("erp_user", 1)]
     assert "erp_user" in report.format_text(summary).split("Refused")[1]
+    assert_conserved(conninfo)
+
+
+def test_values_postgresql_cannot_store_are_quarantined_and_the_read_goes_on(warehouse, erp_source):
+    conninfo = warehouse.conninfo()
+    insert(erp_source, "erp_material_doc", [
+        doc("4900000001", "2026-04-10", "08:00:00"),
+        doc("4900000002", "2026-04-10", "09:00:00", menge="١٢"),
+        doc("4900000003", "2026-04-10", "10:00:00") | {"dmbtr": "1e999999"},
+        doc("4900000004", "2026-04-10", "11:00:00") | {"dmbtr": "NaN"},
+        doc("49000\x0000005", "2026-04-10", "12:00:00"),  # NUL in a key
+        doc("4900000006", "2026-04-10", "13:00:00") | {"sgtxt": "broken\x00text"},  # NUL in a value
+        doc("4900000007", "2026-04-11", "08:00:00"),
+    ])
+    (docs,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
+    assert (docs.status, docs.rows_read, docs.rows_loaded, docs.rows_quarantined) == ("loaded", 7, 2, 5)
+    assert docs.watermark_to == "2026-04-11T08:00:00"  # the watermark moves past the bad rows
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("select mblnr from raw.erp_material_doc order by 1").fetchall() == [
+            ("4900000001",), ("4900000007",),
+        ]
+        quarantined = conn.execute(
+            'select source_ref, rule, reason from quarantine.erp_material_doc order by reason collate "C"'
+        ).fetchall()
+    assert [(ref, rule) for ref, rule, _ in quarantined] == [
+        ("mblnr=4900000003/mjahr=2026/zeile=1", "type:numeric"),
+        ("mblnr=4900000004/mjahr=2026/zeile=1", "type:numeric"),
+        ("mblnr=49000\\x0000005/mjahr=2026/zeile=1", "type:text"),
+        ("mblnr=4900000002/mjahr=2026/zeile=1", "type:numeric"),
+        ("mblnr=4900000006/mjahr=2026/zeile=1", "type:text"),
+    ]
+    assert "PostgreSQL numeric" in quarantined[0][2] and "ASCII digits" in quarantined[3][2]
+    assert "NUL" in quarantined[2][2] and "NUL" in quarantined[4][2]
+
+    # the next run goes on: a new document loads, the bad ones re-read in the lookback open nothing new
+    insert(erp_source, "erp_material_doc", [doc("4900000008", "2026-04-11", "09:00:00")])
+    (rerun,) = extract_erp(conninfo, f"sqlite:///{erp_source}", tables=["erp_material_doc"])
+    assert (rerun.status, rerun.rows_inserted, rerun.rows_quarantined) == ("loaded", 1, 5)
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("select count(*) from ops.quarantine where resolved_at is null").fetchone() == (5,)
+    assert_conserved(conninfo)
+
+
+def test_a_table_that_fails_to_load_does_not_stop_the_others(warehouse, erp_db):
+    conninfo = warehouse.conninfo()
+    with sqlite3.connect(erp_db) as conn:  # the ERP dropped a table the contract names
+        conn.execute("drop table erp_batch")
+    with pytest.raises(LoadsFailed, match=r"erp_batch.*no such table") as failed:
+        extract_erp(conninfo, f"sqlite:///{erp_db}")
+    loaded = {r.table_name: r for r in failed.value.results}
+    assert set(loaded) == {t.name for t in ERP_TABLES} - {"erp_batch"}
+    assert loaded["erp_material_doc"].watermark_to == "2026-04-12T14:00:00"
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute(
+            "select table_name, status from ops.load_ledger where status <> 'loaded'"
+        ).fetchall() == [("erp_batch", "failed")]
+        assert conn.execute("select count(*) from raw.erp_material_doc").fetchone() == (3,)
     assert_conserved(conninfo)

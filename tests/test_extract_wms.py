@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 
 import psycopg
+import pytest
 
 from helpers.wms import ITEM_HEADER, STOCK_HEADER, TASK_HEADER, stock, task, write
 from shrinkwatch import report
-from shrinkwatch.extract.ledger import unconserved_loads
+from shrinkwatch.extract.ledger import LoadsFailed, unconserved_loads
+from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.extract.wms import extract_wms
 
 
@@ -206,4 +208,107 @@ def test_a_re_export_equal_to_a_superseded_one_replaces_the_day_again(warehouse,
         "wms_task_20260412_2.csv", "loaded", 1, 1,
     )
     assert query(conninfo, "select task_id, qty, _file_seq from raw.wms_task") == [("T1", 2, 2)]
+    assert_conserved(conninfo)
+
+
+def test_values_postgresql_cannot_store_are_quarantined_and_the_rest_loads(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    write(landing, "wms_task_20260412.csv", TASK_HEADER, [
+        task("T1"),
+        task("T2", qty="١٢"),  # Arabic-Indic digits: Python's Decimal reads them, PostgreSQL does not
+        task("T3", qty="1e999999"),  # a finite Decimal beyond PostgreSQL numeric's range
+        task("T4", qty="Infinity"),
+        task("T5") + "x" * 140_000,  # a field longer than the csv module's field size limit
+        task("T6").replace("RF-07", "RF\x0007"),  # PostgreSQL text cannot hold NUL
+        task("T7").replace("2026-04-12T01:23:45Z", "2026-04-12T01:23:45+20:00"),  # offset beyond ±15:59
+        task("T8"),
+    ])
+    (result,) = extract_wms(conninfo, landing)
+    assert (result.status, result.rows_read, result.rows_loaded, result.rows_quarantined) == ("loaded", 8, 2, 6)
+    assert query(conninfo, "select task_id from raw.wms_task order by 1") == [("T1",), ("T8",)]
+    quarantined = query(conninfo, "select source_ref, rule, severity, reason from quarantine.wms_task order by 1")
+    assert [(ref, rule, severity) for ref, rule, severity, _ in quarantined] == [
+        ("wms_task_20260412.csv:3", "type:numeric", "critical"),
+        ("wms_task_20260412.csv:4", "type:numeric", "critical"),
+        ("wms_task_20260412.csv:5", "type:numeric", "critical"),
+        ("wms_task_20260412.csv:6", "field_size", "critical"),
+        ("wms_task_20260412.csv:7", "type:text", "critical"),
+        ("wms_task_20260412.csv:8", "type:timestamptz", "critical"),
+    ]
+    reasons = [reason for _, _, _, reason in quarantined]
+    assert "qty = '١٢'" in reasons[0] and "ASCII digits" in reasons[0]
+    assert "qty = '1e999999'" in reasons[1] and "PostgreSQL numeric" in reasons[1]
+    assert "not a finite number" in reasons[2]
+    assert "longer than 131,072 characters" in reasons[3]
+    assert "NUL" in reasons[4]
+    assert "created_at" in reasons[5] and "offset" in reasons[5]
+    # the next file of the same entity loads as usual
+    write(landing, "wms_task_20260413.csv", TASK_HEADER, [task("T9")])
+    assert [(r.file_name, r.status) for r in extract_wms(conninfo, landing)] == [("wms_task_20260413.csv", "loaded")]
+    assert_conserved(conninfo)
+
+
+def test_a_file_name_raw_cannot_store_is_rejected_and_the_files_after_it_load(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    write(landing, "wms_task_20260412_2147483648.csv", TASK_HEADER, [task("T1")])  # seq above 2^31 - 1
+    write(landing, "wms_task_20260413.csv", TASK_HEADER, [task("T2")])
+    results = {r.file_name: r for r in extract_wms(conninfo, landing)}
+    rejected = results["wms_task_20260412_2147483648.csv"]
+    assert rejected.status == "failed"
+    assert "sequence 2147483648" in rejected.message and "2147483647" in rejected.message
+    assert results["wms_task_20260413.csv"].status == "loaded"
+    assert query(conninfo, "select task_id from raw.wms_task") == [("T2",)]
+    # decided for good: the next run neither retries it nor stops at it
+    write(landing, "wms_task_20260414.csv", TASK_HEADER, [task("T3")])
+    assert [(r.file_name, r.status) for r in extract_wms(conninfo, landing)] == [("wms_task_20260414.csv", "loaded")]
+    assert_conserved(conninfo)
+
+
+def test_an_unmatched_quote_quarantines_its_line_and_every_later_line_loads(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    lines = [task(f"T{n}") for n in range(1, 13)]
+    lines[5] = lines[5].replace("RF-07", '"RF-07')  # the quote never closes on its line
+    path = write(landing, "wms_task_20260412.csv", TASK_HEADER, lines)
+    (result,) = extract_wms(conninfo, landing)
+
+    # every physical data line of the file, counted here from its bytes
+    data_lines = [n for n, line in enumerate(path.read_bytes().split(b"\n"), start=1) if n > 1 and line.strip()]
+    staged = [n for (n,) in query(conninfo, "select _line_no from raw.wms_task")]
+    quarantined = query(conninfo, "select source_ref, rule, severity, reason, raw_record->>'line' "
+                                  "from quarantine.wms_task")
+    assert len(data_lines) == 12
+    assert sorted(staged + [int(ref.rsplit(":", 1)[1]) for ref, *_ in quarantined]) == data_lines
+    assert [(ref, rule, severity) for ref, rule, severity, _, _ in quarantined] == [
+        ("wms_task_20260412.csv:7", "unbalanced_quote", "critical"),
+    ]
+    assert "not closed on its line" in quarantined[0][3]
+    assert quarantined[0][4] == lines[5]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (12, 11, 1)
+    assert_conserved(conninfo)
+
+
+def test_a_file_that_fails_to_load_does_not_stop_the_files_after_it(warehouse, landing):
+    conninfo = warehouse.conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # an unexpected refusal by the warehouse
+        ensure_schemas(conn)
+        conn.execute("alter table raw.wms_task add constraint no_t9 check (task_id <> 'T9')")
+    write(landing, "wms_task_20260412.csv", TASK_HEADER, [task("T8"), task("T9")])
+    write(landing, "wms_task_20260413.csv", TASK_HEADER, [task("T10")])
+    with pytest.raises(LoadsFailed, match=r"wms_task_20260412\.csv.*no_t9") as failed:
+        extract_wms(conninfo, landing)
+    assert [(r.file_name, r.status) for r in failed.value.results] == [("wms_task_20260413.csv", "loaded")]
+    assert query(conninfo, "select file_name, status from ops.load_ledger order by load_id") == [
+        ("wms_task_20260412.csv", "failed"), ("wms_task_20260413.csv", "loaded"),
+    ]
+    # the failed file is tried again on the next run, and a later file still loads beside it
+    write(landing, "wms_task_20260414.csv", TASK_HEADER, [task("T11")])
+    with pytest.raises(LoadsFailed) as failed:
+        extract_wms(conninfo, landing)
+    assert [r.file_name for r in failed.value.results] == ["wms_task_20260414.csv"]
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("alter table raw.wms_task drop constraint no_t9")
+    assert [(r.file_name, r.status) for r in extract_wms(conninfo, landing)] == [("wms_task_20260412.csv", "loaded")]
+    assert query(conninfo, "select task_id from raw.wms_task order by 1") == [
+        ("T10",), ("T11",), ("T8",), ("T9",),
+    ]
     assert_conserved(conninfo)

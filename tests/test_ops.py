@@ -87,3 +87,24 @@ def test_ensure_schemas_makes_again_a_table_dropped_by_hand(warehouse: PgTarget)
     with psycopg.connect(conninfo) as conn:
         ensure_schemas(conn)
         assert conn.execute("select count(*) from raw.gs1_barcodes").fetchone() == (0,)
+
+
+def test_a_ledger_from_before_replays_records_one_after_the_upgrade(warehouse: PgTarget):
+    with psycopg.connect(warehouse.conninfo()) as conn:
+        ensure_schemas(conn)
+        conn.execute("drop view ops.load_conservation")
+        conn.execute(
+            "alter table ops.load_ledger drop column replay_of, drop constraint load_ledger_status_check, "
+            "add constraint load_ledger_status_check check (status in ('loaded', 'skipped_duplicate', "
+            "'skipped_superseded', 'refused_empty', 'failed'))"
+        )
+        conn.execute("create view ops.load_conservation as select * from ops.load_ledger "
+                     "where rows_read <> rows_loaded + rows_quarantined")
+        _made_by_an_older_shrinkwatch(conn)
+        conn.commit()
+        ensure_schemas(conn)
+        conn.execute(
+            "insert into ops.load_ledger (system, status, replay_of, rows_read, started_at) "
+            "values ('erp', 'replayed', 1, 1, now())"
+        )
+        assert conn.execute("select status, replay_of from ops.load_conservation").fetchall() == [("replayed", 1)]

@@ -171,6 +171,24 @@ def test_every_dag_run_succeeded_in_the_airflow_metadata_database(pipeline_runs)
     assert pipeline_runs["first"].failed_dags == pipeline_runs["second"].failed_dags == []
 
 
+def test_each_transform_run_held_raw_from_its_staging_build_to_its_report(pipeline_runs):
+    """Loads wait while a transform holds raw: each run took its lease as its
+    staging build started, renewed it once it got as far as its marts build,
+    and its report released it, also after the blocked run."""
+    transform_runs = _query(
+        pipeline_runs["warehouse"].with_db(AIRFLOW_DB),
+        "select run_id from dag_run where dag_id = %s order by start_date", (TRANSFORM_DAG,),
+    )
+    leases = _query(
+        pipeline_runs["warehouse"],
+        "select run_id, renewed_at > acquired_at, release from ops.transform_leases order by acquired_at",
+    )
+    assert leases == [
+        (run_id, renewed, "released by its report")
+        for (run_id,), renewed in zip(transform_runs, (True, True, False), strict=True)
+    ]
+
+
 def test_raw_holds_every_source_row_exactly_once(pipeline_runs):
     settings: Settings = pipeline_runs["settings"]
     warehouse = pipeline_runs["warehouse"]

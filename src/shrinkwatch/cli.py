@@ -337,7 +337,7 @@ def report() -> None:
 
 @main.group()
 def quarantine() -> None:
-    """Rows the extractors quarantined (ops.quarantine): list them, release them by hand."""
+    """Rows the extractors quarantined (ops.quarantine): list them, release them by hand, replay them."""
 
 
 @contextmanager
@@ -392,6 +392,60 @@ def quarantine_release(table, load_id, rule, released_by, note) -> None:
         raise click.ClickException(f"no open quarantined row of {table} from load {load_id}"
                                    + (f" under rule {rule}" if rule else ""))
     click.echo(f"released {released} rows of {table} from load {load_id}")
+
+
+@quarantine.command("replay")
+@click.argument("table")
+@click.option("--load-id", type=int, required=True, help="The load whose quarantined rows to judge again.")
+@click.option("--rule", help="Only rows under this rule, e.g. value_set:bwart.")
+@click.option("--dry-run", is_flag=True, help="Judge them and say what a replay would do; write nothing.")
+def quarantine_replay(table, load_id, rule, dry_run) -> None:
+    """Judge the open and released quarantined rows of TABLE from one load
+    against today's contract and merge those that now pass into raw: a load of
+    its own (ledger status `replayed`). Settings as for a load
+    (SHRINKWATCH_CLOCK_SKEW_MINUTES, SHRINKWATCH_CHUNK_ROWS)."""
+    import psycopg
+
+    from shrinkwatch.extract import quarantine as q
+    from shrinkwatch.runtime import Runtime
+
+    settings = Settings.from_env()
+    try:
+        with Runtime(settings).warehouse_session() as warehouse:
+            outcome = q.replay(
+                warehouse.conninfo(), table, load_id, rule,
+                clock_skew=settings.clock_skew, chunk_rows=settings.chunk_rows, dry_run=dry_run,
+            )
+    except ValueError as error:  # an unknown table, or a replay refused (ReplayRefused)
+        raise click.ClickException(str(error)) from None
+    except psycopg.errors.UndefinedTable:
+        raise click.ClickException("ops.quarantine does not exist yet: run an extract first") from None
+    left_alone = [f"    {why:54} {rows:>6}" for why, rows in outcome.left_alone]
+    if not outcome.rows:
+        raise click.ClickException("\n".join([
+            f"no open or released quarantined row of {table} from load {load_id}"
+            + (f" under rule {rule}" if rule else "") + " to replay", *left_alone,
+        ]))
+    load = outcome.load
+
+    def line(label: str, value: object) -> None:
+        click.echo(f"  {label + ':':18}{value}")
+
+    if load is None:
+        click.echo(f"dry run of a replay of load {load_id} ({outcome.table_name}): nothing written")
+        line("would read again", f"{outcome.rows} quarantined rows (open or released)")
+        line("would pass", outcome.passed)
+    else:
+        click.echo(f"replay of load {load_id} ({outcome.table_name}): load {load.load_id}, status {load.status}")
+        line("read again", f"{outcome.rows} quarantined rows (open or released)")
+        line("merged into raw", f"{outcome.passed} ({load.rows_inserted} inserted, {load.rows_updated} updated, "
+                                f"{load.rows_unchanged} unchanged or newer in raw)")
+    line("would fail" if load is None else "still failing", sum(g.rows for g in outcome.failing))
+    for g in outcome.failing:
+        click.echo(f"    {g.rule:28} {g.severity:8} {g.rows:>6}  {g.state}")
+    if left_alone:
+        line("left alone", f"{sum(rows for _, rows in outcome.left_alone)} rows of load {load_id}")
+        click.echo("\n".join(left_alone))
 
 
 @main.command()

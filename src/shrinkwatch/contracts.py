@@ -37,8 +37,13 @@ transform refuses to publish marts while an *open critical* row exists:
   human must act before marts are published. A header missing a contract
   column (`missing_column`) or a file no encoding decodes (`encoding`) loses a
   whole file; a value not of its contract type (`type:<type>`, e.g. a
-  non-numeric quantity), an empty key (`not_null_key`), a record whose field
-  count is not the header's (`column_count`) or a MES item that is not a JSON
+  non-numeric quantity, or one PostgreSQL cannot store: a number in other
+  than ASCII digits or beyond numeric's range, text with a NUL), an empty key
+  (`not_null_key`), a record whose field count is not the header's
+  (`column_count`), a WMS line whose quoted field is not closed on it
+  (`unbalanced_quote`: the contract has one record per line, so the lines
+  after it are records of their own) or with a field longer than 131,072
+  characters (`field_size`), or a MES item that is not a JSON
   object (`not_an_object`) means the source no longer writes what the contract
   says; and for every `value_set:<column>` rule (movement type, debit/credit,
   unit, task type, status, direction) what the row *means* is unknown, so no
@@ -390,7 +395,8 @@ WARNING_RULES: frozenset[str] = frozenset(
 )
 # Named here so the policy is explicit, although unknown rules are critical anyway.
 CRITICAL_RULES: frozenset[str] = frozenset(
-    {"missing_column", "encoding", "type", "not_null_key", "value_set", "column_count", "not_an_object"}
+    {"missing_column", "encoding", "type", "not_null_key", "value_set", "column_count", "unbalanced_quote",
+     "field_size", "not_an_object"}
 )
 
 

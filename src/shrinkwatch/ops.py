@@ -2,14 +2,15 @@
 
 `ops.load_ledger` holds one row per load attempt (written by
 extract/ledger.py), `ops.dq_results` one row per validated expectation
-(quality/results.py) and `ops.publish_runs` one row per transform run
-(publish.py); the view `ops.load_conservation` must stay empty. The view
+(quality/results.py), `ops.publish_runs` one row per transform run
+(publish.py) and `ops.transform_leases` one row per transform run that held
+raw, at most one of them unreleased (locks.py); the view `ops.load_conservation` must stay empty. The view
 `ops.quarantine` is not here: it is the union of the quarantine tables and
 lives with them (extract/warehouse.py).
 
 `ensure_ops_tables` creates them `if not exists` and upgrades in place a
 `dq_results` created before `dimension` existed and a `load_ledger` whose
-status check predates a status.
+status check predates a status or that lacks `replay_of`.
 """
 
 from __future__ import annotations
@@ -24,15 +25,24 @@ logger = logging.getLogger(__name__)
 
 LEDGER = f"{OPS_SCHEMA}.load_ledger"
 # refused_empty: a read with no row that would have erased rows (a WMS day, an
-# ERP full table) was not applied; the previous rows stay
-LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "refused_empty", "failed")
+# ERP full table) was not applied; the previous rows stay. replayed: the
+# quarantined records of an earlier load judged again (`shrinkwatch quarantine
+# replay`); not a read of the source, so no watermark moves and no file counts as seen
+LOAD_STATUSES = ("loaded", "skipped_duplicate", "skipped_superseded", "refused_empty", "replayed", "failed")
 _STATUS_CHECK = "check (status in ({}))".format(", ".join(f"'{s}'" for s in LOAD_STATUSES))
 PUBLISH_RUNS = f"{OPS_SCHEMA}.publish_runs"
 DQ_RESULTS = f"{OPS_SCHEMA}.dq_results"
+TRANSFORM_LEASES = f"{OPS_SCHEMA}.transform_leases"
 PUBLISH_STATUSES = ("published", "blocked")
 # What a data-quality check judges (the meta.dimension of every GX expectation)
 DIMENSIONS = ("completeness", "validity", "uniqueness", "timeliness", "consistency")
 _DIMENSION_CHECK = "check (dimension in ({}))".format(", ".join(f"'{d}'" for d in DIMENSIONS))
+
+# Every row read is either loaded or quarantined: this view must stay empty. The
+# loader counts each side on its own (extract/loader.py), so a lost row shows here.
+_CONSERVATION_VIEW = f"""create or replace view {OPS_SCHEMA}.load_conservation as
+select * from {LEDGER}
+where rows_read <> rows_loaded + rows_quarantined"""
 
 _DDL = f"""
 create table if not exists {LEDGER} (
@@ -55,7 +65,9 @@ create table if not exists {LEDGER} (
     started_at timestamptz not null,
     finished_at timestamptz,
     duration_s numeric,
-    message text
+    message text,
+    -- a replay (status replayed): the load that first read the records it read again
+    replay_of bigint
 );
 create index if not exists load_ledger__table on {LEDGER} (system, table_name, status);
 create index if not exists load_ledger__checksum on {LEDGER} (file_checksum);
@@ -79,10 +91,7 @@ create table if not exists {DQ_RESULTS} (
     element_count bigint
 );
 create index if not exists dq_results__run_at on {DQ_RESULTS} (run_at);
--- Every row read is either loaded or quarantined: this view must stay empty.
-create or replace view {OPS_SCHEMA}.load_conservation as
-select * from {LEDGER}
-where rows_read <> rows_loaded + rows_quarantined;
+{_CONSERVATION_VIEW};
 -- One row per transform run: were its marts published, or blocked and why
 -- (shrinkwatch/publish.py).
 create table if not exists {PUBLISH_RUNS} (
@@ -92,6 +101,18 @@ create table if not exists {PUBLISH_RUNS} (
     status text not null check (status in ({", ".join(f"'{s}'" for s in PUBLISH_STATUSES)})),
     reason text
 );
+-- One row per transform run that held raw (shrinkwatch/locks.py): loads wait
+-- while a lease is unreleased and unexpired; at most one is unreleased.
+create table if not exists {TRANSFORM_LEASES} (
+    run_id text primary key,
+    acquired_at timestamptz not null,
+    renewed_at timestamptz not null,
+    expires_at timestamptz not null,
+    released_at timestamptz,  -- null while the run holds raw
+    release text              -- by its report, or broken by a load once expired
+);
+create unique index if not exists transform_leases__one_holder on {TRANSFORM_LEASES} ((true))
+where released_at is null;
 """
 
 # How the rows written before `dimension` existed are classified: as
@@ -108,16 +129,19 @@ case
 end"""
 
 
+def _has_column(conn: psycopg.Connection, table: str, column: str) -> bool:
+    """Read from the catalog, so that an up-to-date table is not locked."""
+    return conn.execute(
+        """select exists (select from pg_attribute
+                          where attrelid = %s::regclass and attname = %s and not attisdropped)""",
+        (table, column),
+    ).fetchone()[0]
+
+
 def _upgrade_dq_results(conn: psycopg.Connection) -> None:
     """Give a dq_results created before `dimension` existed the column, its
-    rows classified by one update. Checks the catalog first, so an up-to-date
-    table is not locked."""
-    present = conn.execute(
-        """select 1 from pg_attribute
-           where attrelid = %s::regclass and attname = 'dimension' and not attisdropped""",
-        (DQ_RESULTS,),
-    ).fetchone()
-    if present:
+    rows classified by one update."""
+    if _has_column(conn, DQ_RESULTS, "dimension"):
         return
     logger.info("upgrading %s: dimension", DQ_RESULTS)
     conn.execute(f"alter table {DQ_RESULTS} add column dimension text {_DIMENSION_CHECK}")
@@ -142,6 +166,15 @@ def _upgrade_load_statuses(conn: psycopg.Connection) -> None:
     )
 
 
+def _upgrade_load_ledger_columns(conn: psycopg.Connection) -> None:
+    """Give a ledger created before replays existed its `replay_of` column."""
+    if _has_column(conn, LEDGER, "replay_of"):
+        return
+    logger.info("upgrading %s: replay_of", LEDGER)
+    conn.execute(f"alter table {LEDGER} add column replay_of bigint")
+    conn.execute(_CONSERVATION_VIEW)  # its `select *` was expanded without the column
+
+
 def ensure_ops_tables(conn: psycopg.Connection) -> None:
     """Create (or upgrade) the ops schema's tables and views, in the caller's transaction."""
     conn.execute(f"create schema if not exists {OPS_SCHEMA}")
@@ -150,3 +183,4 @@ def ensure_ops_tables(conn: psycopg.Connection) -> None:
             conn.execute(statement)
     _upgrade_dq_results(conn)
     _upgrade_load_statuses(conn)
+    _upgrade_load_ledger_columns(conn)

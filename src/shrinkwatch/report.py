@@ -18,7 +18,8 @@ from shrinkwatch.settings import mask_secrets
 
 LEDGER_TOTALS = """
 select system,
-       count(*) filter (where status = 'loaded')             as loads,
+       -- a replay is a load too, and its rows are in the sums below
+       count(*) filter (where status in ('loaded', 'replayed')) as loads,
        count(*) filter (where status like 'skipped%%')       as skipped,
        count(*) filter (where status = 'refused_empty')      as refused,
        count(*) filter (where status = 'failed')             as failed,

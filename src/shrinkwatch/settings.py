@@ -108,6 +108,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Set by `shrinkwatch airflow up --executor celery` for each Celery worker it starts: the name "
         "its tasks report as their hostname. Unset: the machine's host name.",
     ),
+    "SHRINKWATCH_LOCK_TIMEOUT_SECONDS": (
+        "900",
+        "How long a load or a transform waits for another run (a load of the same raw table, a transform "
+        "holding raw, loads still writing raw) before it gives up with an error naming it; it writes nothing.",
+    ),
+    "SHRINKWATCH_TRANSFORM_LEASE_MINUTES": (
+        "60",
+        "How long a transform run's hold on raw lasts after its last task started; one that dies without "
+        "its report frees raw after this. Longer than the longest transform task.",
+    ),
     # Read by dbt_project/profiles.yml (the dbt CLI outside Airflow; inside
     # Airflow, Cosmos builds the profile from the shrinkwatch_warehouse
     # connection). `shrinkwatch` sets them from the warehouse it uses.
@@ -137,6 +147,8 @@ TASK_SETTINGS = (
     "SHRINKWATCH_CHUNK_ROWS",
     "SHRINKWATCH_CLOCK_SKEW_MINUTES",
     "SHRINKWATCH_LOCATION_MAP",
+    "SHRINKWATCH_LOCK_TIMEOUT_SECONDS",
+    "SHRINKWATCH_TRANSFORM_LEASE_MINUTES",
 )
 
 
@@ -176,10 +188,20 @@ class Settings:
     wms_encodings: tuple[str, ...]
     chunk_rows: int
     clock_skew_minutes: float
+    lock_timeout_seconds: float
+    transform_lease_minutes: float
 
     @property
     def clock_skew(self) -> timedelta:
         return timedelta(minutes=self.clock_skew_minutes)
+
+    @property
+    def lock_timeout(self) -> timedelta:
+        return timedelta(seconds=self.lock_timeout_seconds)
+
+    @property
+    def transform_lease(self) -> timedelta:
+        return timedelta(minutes=self.transform_lease_minutes)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -207,6 +229,8 @@ class Settings:
             ),
             chunk_rows=int(env("SHRINKWATCH_CHUNK_ROWS") or 50000),
             clock_skew_minutes=float(env("SHRINKWATCH_CLOCK_SKEW_MINUTES") or 15),
+            lock_timeout_seconds=float(env("SHRINKWATCH_LOCK_TIMEOUT_SECONDS") or 900),
+            transform_lease_minutes=float(env("SHRINKWATCH_TRANSFORM_LEASE_MINUTES") or 60),
         )
 
 

@@ -124,7 +124,9 @@ def transform_dag(doc_md: str | None):
         doc_md=doc_md,
     )
     def transform():
-        staging = dbt_build(ids.DBT_BUILD_STAGING, "models/staging")
+        # The run holds raw from here to its report (shrinkwatch.locks): no
+        # load commits rows the staging checkpoint did not see.
+        staging = dbt_build(ids.DBT_BUILD_STAGING, "models/staging", pre_execute=tasks.take_transform_lease_task)
         # Every checkpoint writes its results to ops.dq_results; a failed
         # critical one fails its task, naming table, expectation and values.
         validate_staging = RecordedCheckpointOperator(
@@ -150,8 +152,8 @@ def transform_dag(doc_md: str | None):
         # Bounded: the swap gives up on readers that hold the marts open
         # (publish.SWAP_ATTEMPTS), and the task on anything else that hangs.
         @task(task_id=ids.PUBLISH_MARTS, outlets=[MARTS_ASSET], execution_timeout=PUBLISH_TIMEOUT)
-        def publish_marts() -> None:
-            tasks.publish_marts_task()
+        def publish_marts(dag_run=None) -> None:
+            tasks.publish_marts_task(dag_run.run_id)
 
         # all_done: a blocked run is recorded too, and its report task fails
         # so that the DAG run ends failed.

@@ -9,6 +9,7 @@ which know nothing of Airflow and are tested without it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 
 from shrinkwatch.airflow.ids import CRITICAL_TRANSFORM_TASKS, PUBLISH_MARTS
@@ -70,6 +71,24 @@ def _report(system: str, results: list) -> list[dict]:
     return rows
 
 
+def _extract_then_report(system: str, extract: Callable[[], list], *then: Callable[[], object]) -> list[dict]:
+    """`extract()`, then each of `then` (the location map, the barcodes) even
+    when some of the extract's loads failed, so one broken table, file or
+    resource holds up nothing else; the task then fails naming those loads."""
+    from shrinkwatch.extract.ledger import LoadsFailed
+
+    failed = None
+    try:
+        results = extract()
+    except LoadsFailed as error:
+        results, failed = error.results, error
+    results += [step() for step in then]
+    rows = _report(system, results)
+    if failed is not None:
+        raise failed
+    return rows
+
+
 def extract_erp_task() -> list[dict]:
     from airflow.sdk.bases.hook import BaseHook
 
@@ -78,14 +97,15 @@ def extract_erp_task() -> list[dict]:
     settings = Settings.from_env()
     erp_url = BaseHook.get_connection(ERP_CONN_ID).extra_dejson["sqlalchemy_url"]
     _mask_url_password(erp_url)
-    results = extract_erp(
-        _prepare_warehouse(),
+    warehouse = _prepare_warehouse()
+    return _extract_then_report("erp", lambda: extract_erp(
+        warehouse,
         erp_url,
         lookback_hours=settings.erp_lookback_hours,
         chunk_rows=settings.chunk_rows,
         clock_skew=settings.clock_skew,
-    )
-    return _report("erp", results)
+        lock_timeout=settings.lock_timeout,
+    ))
 
 
 def extract_wms_task() -> list[dict]:
@@ -100,17 +120,22 @@ def extract_wms_task() -> list[dict]:
     settings = Settings.from_env()
     landing_dir = Path(FSHook(fs_conn_id=WMS_CONN_ID).get_path())
     warehouse = _prepare_warehouse()
-    results = extract_wms(
-        warehouse,
-        landing_dir,
-        encodings=settings.wms_encodings,
-        chunk_rows=settings.chunk_rows,
-        clock_skew=settings.clock_skew,
+    return _extract_then_report(
+        "wms",
+        lambda: extract_wms(
+            warehouse,
+            landing_dir,
+            encodings=settings.wms_encodings,
+            chunk_rows=settings.chunk_rows,
+            clock_skew=settings.clock_skew,
+            lock_timeout=settings.lock_timeout,
+        ),
+        lambda: load_location_map(
+            warehouse, settings.location_map, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout
+        ),
+        # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
+        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout),
     )
-    results.append(load_location_map(warehouse, settings.location_map, chunk_rows=settings.chunk_rows))
-    # the barcodes WMS hand-helds scanned (raw.wms_task.scanned_barcode)
-    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
-    return _report("wms", results)
 
 
 def extract_mes_task() -> list[dict]:
@@ -124,48 +149,84 @@ def extract_mes_task() -> list[dict]:
     hook.get_conn()  # resolves hook.base_url from the connection
     token = hook.get_connection(MES_CONN_ID).password or ""
     warehouse = _prepare_warehouse()
-    results = extract_mes(
-        warehouse,
-        hook.base_url,
-        token,
-        page_size=settings.mes_page_size,
-        max_retries=settings.mes_max_retries,
-        lookback_hours=settings.mes_lookback_hours,
-        chunk_rows=settings.chunk_rows,
-        clock_skew=settings.clock_skew,
+    return _extract_then_report(
+        "mes",
+        lambda: extract_mes(
+            warehouse,
+            hook.base_url,
+            token,
+            page_size=settings.mes_page_size,
+            max_retries=settings.mes_max_retries,
+            lookback_hours=settings.mes_lookback_hours,
+            chunk_rows=settings.chunk_rows,
+            clock_skew=settings.clock_skew,
+            lock_timeout=settings.lock_timeout,
+        ),
+        # the barcodes of the MES events just loaded
+        lambda: parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows, lock_timeout=settings.lock_timeout),
     )
-    # the barcodes of the MES events just loaded
-    results.append(parse_new_barcodes(warehouse, chunk_rows=settings.chunk_rows))
-    return _report("mes", results)
+
+
+# The transform holds raw from its staging build to its report (shrinkwatch.locks):
+# the lease is taken by its first task, renewed as the marts build and the
+# publish start, and released by the report, whatever happened before it.
+
+
+def take_transform_lease_task(context) -> None:
+    """pre_execute hook of the staging build: hold raw for this run, once the
+    loads in flight have committed (bounded by SHRINKWATCH_LOCK_TIMEOUT_SECONDS)."""
+    from shrinkwatch import locks
+
+    settings = Settings.from_env()
+    lease = locks.take_transform_lease(
+        _prepare_warehouse(), context["run_id"], duration=settings.transform_lease, timeout=settings.lock_timeout
+    )
+    log.info("%s: loads wait until its report releases raw", lease)
+
+
+def _renew_transform_lease(run_id: str) -> None:
+    from shrinkwatch import locks
+
+    locks.renew_transform_lease(warehouse_target().conninfo(), run_id, duration=Settings.from_env().transform_lease)
 
 
 def reset_shadow_task(context) -> None:
-    """pre_execute hook of the shadow build: start from empty shadow schemas."""
+    """pre_execute hook of the shadow build: renew the run's hold on raw, and
+    start from empty shadow schemas."""
     from shrinkwatch import publish
 
+    _renew_transform_lease(context["run_id"])
     publish.reset_shadow(warehouse_target().conninfo())
 
 
-def publish_marts_task() -> None:
+def publish_marts_task(run_id: str) -> None:
+    """Swap the shadow marts in, once sure that raw has not changed since the
+    run's staging checkpoint (its lease still held)."""
     from shrinkwatch import publish
 
+    _renew_transform_lease(run_id)
     publish.swap_in_shadow(warehouse_target().conninfo())
     log.info("published %s", ", ".join(publish.PUBLISHED_SCHEMAS))
 
 
 def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> dict:
-    """Records whether the run published its marts, writes the run report, and
-    fails when the publish was blocked, so that the DAG run ends failed."""
+    """Records whether the run published its marts, writes the run report,
+    releases the run's hold on raw, and fails when the publish was blocked, so
+    that the DAG run ends failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from shrinkwatch import publish, report
+    from shrinkwatch import locks, publish, report
 
     conninfo = warehouse_target().conninfo()
-    critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
-    status, reason = publish.outcome(
-        critical_states, PUBLISH_MARTS, publish.failed_critical_expectations(conninfo, started_at)
-    )
-    publish.record_run(conninfo, run_id, started_at, status, reason)
+    try:
+        critical_states = {task_id: task_states.get(task_id) for task_id in CRITICAL_TRANSFORM_TASKS}
+        status, reason = publish.outcome(
+            critical_states, PUBLISH_MARTS, publish.failed_critical_expectations(conninfo, started_at)
+        )
+        publish.record_run(conninfo, run_id, started_at, status, reason)
+    finally:
+        # the run's marts are settled: the loads waiting for raw may go on
+        locks.release_transform_lease(conninfo, run_id)
     summary = report.collect(conninfo)
     path = report.write(summary, Settings.from_env().home / "reports" / "run_summary.json")
     log.info("run report written to %s\n%s", path, report.format_text(summary))

@@ -18,7 +18,9 @@ with `is_valid` false, since a task moves stock whatever its scan said.
 Discovery is set-based: one query finds the distinct non-empty barcodes of the
 raw source tables not yet in `raw.gs1_barcodes`, streamed through a server-side
 cursor in chunks and COPYed in, all in one transaction with its ledger row
-(system `mes`, table `gs1_barcodes`). A run that finds nothing new writes
+(system `mes`, table `gs1_barcodes`), under the table's lock
+(`locks.raw_write`): the MES and the WMS tasks may run at once, and the second
+then sees the first's barcodes as known. A run that finds nothing new writes
 nothing, not even a ledger row, and returns None: the MES and WMS extract tasks
 both call this on every run, and empty rows would only bury the real loads. A
 parsed barcode is never re-parsed; to re-parse all (say after a biip upgrade),
@@ -28,9 +30,11 @@ truncate the table and the next run rebuilds it.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import psycopg
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import RAW_SCHEMA
 from shrinkwatch.extract.gs1 import parse_barcode
 from shrinkwatch.extract.ledger import LoadResult, record_failure, reserve_load_id, utcnow, write_ledger_row
@@ -65,7 +69,9 @@ def _new_barcodes_sql() -> str:
       and not exists (select 1 from {TABLE} g where g.barcode = s.barcode)"""
 
 
-def parse_new_barcodes(warehouse_conninfo: str, *, chunk_rows: int = 50000) -> LoadResult | None:
+def parse_new_barcodes(
+    warehouse_conninfo: str, *, chunk_rows: int = 50000, lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
+) -> LoadResult | None:
     """Parse and load every barcode not yet in `raw.gs1_barcodes`.
 
     Returns the load's ledger row, or None when there was nothing new (then
@@ -74,13 +80,10 @@ def parse_new_barcodes(warehouse_conninfo: str, *, chunk_rows: int = 50000) -> L
     started_at = utcnow()
     load_id: int | None = None
     rows_read = invalid = 0
-    with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
+    with psycopg.connect(warehouse_conninfo, autocommit=True, application_name=f"shrinkwatch load {TABLE}") as conn:
         ensure_schemas(conn)
         try:
-            with conn.transaction():
-                # The MES and WMS tasks may run at once: one discovery at a time,
-                # and the second then sees the first's barcodes as known.
-                conn.execute("select pg_advisory_xact_lock(hashtext('shrinkwatch.gs1_barcodes'))")
+            with locks.raw_write(conn, TABLE_NAME, timeout=lock_timeout):
                 # The cursor's snapshot is taken when it opens, so rows COPYed
                 # below never feed back into it.
                 with conn.cursor(name="shrinkwatch_new_barcodes") as cursor:

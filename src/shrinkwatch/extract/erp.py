@@ -11,6 +11,10 @@ Incremental tables re-read everything at or after the last successful
 watermark minus a lookback, so documents committed late (entered with an
 earlier cpudt/cputm than rows already seen) are still picked up; the upsert
 makes the re-read idempotent.
+
+A table whose read or load fails (a table the ERP no longer has, a refusal by
+the warehouse) keeps its `failed` ledger row and its watermark; the tables
+after it load all the same, and `extract_erp` raises `LoadsFailed` naming it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from datetime import datetime, timedelta
 import psycopg
 import sqlalchemy as sa
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import ERP_TABLES, SourceTable
-from shrinkwatch.extract.ledger import LoadResult, last_watermark
-from shrinkwatch.extract.loader import SourceRow, load_table
+from shrinkwatch.extract.ledger import LoadResult, last_watermark, load_each
+from shrinkwatch.extract.loader import RowsRead, SourceRow, load_table
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
 from shrinkwatch.extract.warehouse import ensure_schemas
 
@@ -58,13 +63,14 @@ def _watermark_filter(
 
 
 def _read(
-    engine: sa.Engine, statement: sa.Select, chunk_rows: int
+    engine: sa.Engine, statement: sa.Select, chunk_rows: int, rows_read: RowsRead
 ) -> Iterator[SourceRow]:
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
             statement
         )
         for row in result:
+            rows_read.count += 1
             yield SourceRow(tuple(row))
 
 
@@ -76,6 +82,7 @@ def extract_table(
     lookback_hours: float,
     chunk_rows: int,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> LoadResult:
     source = sa_table(table, sa.MetaData())
     # type_coerce to String: no result processing, the raw driver value reaches validation
@@ -88,14 +95,17 @@ def extract_table(
             since = datetime.fromisoformat(previous) - timedelta(hours=lookback_hours)
             watermark_from = since.isoformat()
             statement = statement.where(_watermark_filter(table, source, since))
+    rows_read = RowsRead()
     return load_table(
         warehouse_conninfo,
         table,
-        _read(engine, statement, chunk_rows),
+        _read(engine, statement, chunk_rows, rows_read),
         chunk_rows=chunk_rows,
         watermark_from=watermark_from,
         previous_watermark=previous,
         clock_skew=clock_skew,
+        rows_read=rows_read,
+        lock_timeout=lock_timeout,
     )
 
 
@@ -107,8 +117,10 @@ def extract_erp(
     chunk_rows: int = 50000,
     tables: Iterable[str] | None = None,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
-    """Load every ERP table (or those named in `tables`), one load each."""
+    """Load every ERP table (or those named in `tables`), one load each; a
+    table whose load fails does not stop the others (`LoadsFailed` at the end)."""
     wanted = set(tables) if tables is not None else None
     selected = [t for t in ERP_TABLES if wanted is None or t.name in wanted]
     if wanted is not None and len(selected) != len(wanted):
@@ -118,12 +130,14 @@ def extract_erp(
         ensure_schemas(conn)
     engine = sa.create_engine(erp_url)
     try:
-        return [
-            extract_table(
+        return load_each(
+            "erp", selected,
+            lambda table: extract_table(
                 warehouse_conninfo, engine, table,
                 lookback_hours=lookback_hours, chunk_rows=chunk_rows, clock_skew=clock_skew,
-            )
-            for table in selected
-        ]
+                lock_timeout=lock_timeout,
+            ),
+            lambda table: table.name,
+        )
     finally:
         engine.dispose()

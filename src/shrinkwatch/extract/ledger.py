@@ -3,17 +3,25 @@
 The ledger is both the audit trail (rows read, loaded, quarantined; how raw
 changed; retries; timings) and the extractors' memory: the last successful
 watermark of a table, and which WMS files were already loaded.
+
+An extractor runs its loads one by one with `load_each`: a load that fails
+leaves its `failed` ledger row and the next one still runs; the extractor
+raises `LoadsFailed` once all have run, so a task fails naming every load that
+failed, and one broken table or file never holds up the others.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 import psycopg
 
 from shrinkwatch.contracts import SourceTable
+from shrinkwatch.extract.validation import storable_text
 from shrinkwatch.ops import LEDGER
 
 logger = logging.getLogger(__name__)
@@ -39,6 +47,54 @@ class LoadResult:
     watermark_from: str | None = None
     watermark_to: str | None = None
     message: str | None = None
+    # a replay: the load that first read the quarantined records it read again
+    replay_of: int | None = None
+
+
+class LoadsFailed(RuntimeError):
+    """Some loads of an extract failed; `results` are the loads that ran to
+    the end, `failures` (what, error) the others, each with its ledger row."""
+
+    def __init__(self, system: str, results: list[LoadResult], failures: list[tuple[str, BaseException]],
+                 not_tried: list[str]):
+        self.results = results
+        self.failures = failures
+        failed = "; ".join(f"{what}: {type(error).__name__}: {error}" for what, error in failures)
+        message = f"{system}: {len(failures)} load(s) failed ({failed})"
+        if not_tried:
+            message += f"; not tried after it: {', '.join(not_tried)}"
+        super().__init__(message)
+
+
+Item = TypeVar("Item")
+
+
+def load_each(
+    system: str,
+    items: Iterable[Item],
+    load: Callable[[Item], LoadResult],
+    name: Callable[[Item], str],
+    *,
+    stops_all: Callable[[BaseException], bool] = lambda error: False,
+) -> list[LoadResult]:
+    """`load(item)` for every item, in order, going on after a failure (its
+    ledger row is written by the load); raises `LoadsFailed` at the end if
+    any failed. A failure for which `stops_all` is true (the source itself is
+    unreachable) ends the run there: the items left are named, not tried."""
+    items = list(items)
+    results: list[LoadResult] = []
+    failures: list[tuple[str, BaseException]] = []
+    for position, item in enumerate(items):
+        try:
+            results.append(load(item))
+        except Exception as error:
+            logger.exception("%s: load of %s failed; going on with the others", system, name(item))
+            failures.append((name(item), error))
+            if stops_all(error):
+                raise LoadsFailed(system, results, failures, [name(i) for i in items[position + 1:]]) from error
+    if failures:
+        raise LoadsFailed(system, results, failures, []) from failures[0][1]
+    return results
 
 
 def utcnow() -> datetime:
@@ -63,6 +119,9 @@ def write_ledger_row(
     finished_at: datetime,
 ) -> None:
     fields = asdict(result) | {
+        # a file name or an error message may quote what PostgreSQL text cannot hold
+        "file_name": result.file_name and storable_text(result.file_name),
+        "message": result.message and storable_text(result.message),
         "file_checksum": file_checksum,
         "started_at": started_at,
         "finished_at": finished_at,
@@ -76,10 +135,14 @@ def write_ledger_row(
 def record_failure(
     conninfo: str, failed: LoadResult, file_checksum: str | None, started_at: datetime
 ) -> None:
-    """The `failed` ledger row of a load that raised, written after its rollback."""
+    """The `failed` ledger row of a load that raised, written after its rollback;
+    a load that failed before it had an id (load_id 0: it gave up waiting for
+    its lock) gets one here."""
     # A fresh connection: the load's own may be the thing that broke.
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+            if not failed.load_id:
+                failed = replace(failed, load_id=reserve_load_id(conn))
             write_ledger_row(
                 conn, failed, file_checksum=file_checksum,
                 started_at=started_at, finished_at=utcnow(),

@@ -8,6 +8,9 @@ like a WMS export but as a whole:
 - otherwise the file's valid rows replace the whole table, in one transaction
   with their ledger row (system `wms`, table `location_map`).
 
+Both are decided under the table's lock (`load_table`'s `decide`), so of two
+runs at once the second sees the first's load and skips.
+
 Rows are validated by the loader: a row without `werks` or `lgort`, or with a
 field count other than the header's, is quarantined in `quarantine.location_map`;
 a header missing a column quarantines every row (rule `missing_column`), and an
@@ -19,13 +22,15 @@ fields load as null, as in every raw table (a zone row's `mes_line` is null).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import LOCATION_MAP
 from shrinkwatch.extract.ledger import LoadResult
-from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table, record_skip
+from shrinkwatch.extract.loader import Decision, RejectedRow, RowsRead, SourceRow, load_table
 from shrinkwatch.extract.warehouse import ensure_schemas
 from shrinkwatch.extract.wms import csv_rows, detect_encoding, sha256_of, undecodable_lines
 from shrinkwatch.ops import LEDGER
@@ -47,6 +52,7 @@ def load_location_map(
     *,
     encodings: Sequence[str] = ("utf-8-sig",),
     chunk_rows: int = 50000,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> LoadResult:
     """Load the location map at `path` unless it is unchanged since its last load."""
     path = Path(path)
@@ -58,24 +64,25 @@ def load_location_map(
     checksum = sha256_of(path)
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
+
+    def decide(conn: psycopg.Connection) -> Decision:
         last = _last_loaded(conn)
-    if last is not None and last[1] == checksum:
-        return record_skip(
-            warehouse_conninfo, LOCATION_MAP.system, LOCATION_MAP.name, status="skipped_duplicate",
-            file_name=path.name, file_checksum=checksum,
-            message=f"unchanged since load {last[0]}",
-        )
+        if last is not None and last[1] == checksum:
+            return Decision(skip=("skipped_duplicate", f"unchanged since load {last[0]}"))
+        return Decision()
 
     notes: list[str] = []
+    lines_read = RowsRead()
     encoding, failure = detect_encoding(path, encodings)
     if encoding is None:
         reason = f"not decodable as {', '.join(encodings)} ({failure})"
-        rows: Iterator[SourceRow | RejectedRow] = undecodable_lines(path, reason)
+        rows: Iterator[SourceRow | RejectedRow] = undecodable_lines(path, reason, lines_read)
         notes.append("undecodable: every line quarantined")
     else:
-        rows = csv_rows(path, LOCATION_MAP, encoding, notes)
+        rows = csv_rows(path, LOCATION_MAP, encoding, notes, lines_read)
         notes.append(f"decoded as {encoding}")
     return load_table(
         warehouse_conninfo, LOCATION_MAP, rows,
-        chunk_rows=chunk_rows, file_name=path.name, file_checksum=checksum, notes=notes,
+        chunk_rows=chunk_rows, file_name=path.name, file_checksum=checksum, decide=decide, notes=notes,
+        rows_read=lines_read, lock_timeout=lock_timeout,
     )

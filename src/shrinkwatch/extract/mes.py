@@ -10,7 +10,15 @@ counted into the ledger. A correction (same id, later `updated_at`) replaces
 the earlier version; within one read the newest version wins.
 
 Pages are streamed straight into the load, so memory stays bounded by the
-loader's chunk size, not by the size of the resource.
+loader's chunk size, not by the size of the resource. The items each page
+brings are counted as they arrive: the load's rows_read.
+
+A resource whose read or load fails keeps its `failed` ledger row and its
+watermark, and the resources after it are still read; `extract_mes` raises
+`LoadsFailed` naming it at the end. Only an MES that cannot be reached, or
+still answers 429, 502, 503 or 504 once the retries are spent
+(`MesUnavailable`), ends the run there: the other resources would only wait
+out the same retries.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from datetime import timedelta
 import psycopg
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 from urllib3.util import Retry
 
+from shrinkwatch import locks
 from shrinkwatch.contracts import MES_TABLES, SourceTable
-from shrinkwatch.extract.ledger import LoadResult, last_watermark
+from shrinkwatch.extract.ledger import LoadResult, last_watermark, load_each
 from shrinkwatch.extract.loader import RejectedRow, SourceRow, load_table
 from shrinkwatch.extract.validation import DEFAULT_CLOCK_SKEW
 from shrinkwatch.extract.warehouse import ensure_schemas
@@ -39,6 +49,15 @@ class MesError(RuntimeError):
     """The MES API could not deliver a resource (after retries)."""
 
 
+class MesUnavailable(MesError):
+    """The MES as a whole did not answer: not reachable, or busy or down (429,
+    502, 503, 504) after every retry."""
+
+
+# a 500 is the resource's own failure; these say the whole MES is unavailable
+UNAVAILABLE_STATUSES = (429, 502, 503, 504)
+
+
 class MesClient:
     """A session against one MES API; counts the retries it needed."""
 
@@ -47,6 +66,7 @@ class MesClient:
         self.page_size = page_size
         self.max_retries = max_retries
         self.retries = 0
+        self.items_received = 0
         retry = Retry(
             total=max_retries,
             status_forcelist=RETRIED_STATUSES,
@@ -69,13 +89,16 @@ class MesClient:
         try:
             response = self.session.get(url, params=params, timeout=REQUEST_TIMEOUT)
         except requests.RequestException as error:
-            raise MesError(
+            unreachable = isinstance(error, requests.ConnectTimeout) or isinstance(
+                getattr(error.args[0] if error.args else None, "reason", None), NewConnectionError
+            )
+            raise (MesUnavailable if unreachable else MesError)(
                 f"MES {resource}: request failed after up to {self.max_retries} retries: {error}"
             ) from error
         history = getattr(getattr(response.raw, "retries", None), "history", ())
         self.retries += len(history)
         if response.status_code in RETRIED_STATUSES:
-            raise MesError(
+            raise (MesUnavailable if response.status_code in UNAVAILABLE_STATUSES else MesError)(
                 f"MES {resource}: HTTP {response.status_code} still after "
                 f"{self.max_retries} retries"
             )
@@ -97,6 +120,7 @@ class MesClient:
             if cursor is not None:
                 params["cursor"] = cursor
             page = self._get_page(resource, params)
+            self.items_received += len(page["items"])
             yield from page["items"]
             next_cursor = page.get("next_cursor")
             if next_cursor is None:
@@ -129,12 +153,14 @@ def extract_mes(
     chunk_rows: int = 50000,
     lookback_hours: float = 24,
     clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
 ) -> list[LoadResult]:
-    """Load every MES resource from its last watermark minus `lookback_hours`; one load each."""
+    """Load every MES resource from its last watermark minus `lookback_hours`; one load each.
+    Raises `LoadsFailed` once the resources are done when one failed (see the module docstring)."""
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
-    results = []
-    for table in MES_TABLES:
+
+    def load(table: SourceTable) -> LoadResult:
         with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
             previous = last_watermark(conn, table)
         client = MesClient(base_url, token, page_size=page_size, max_retries=max_retries)
@@ -142,16 +168,22 @@ def extract_mes(
             updated_since = 0
             if previous is not None:
                 updated_since = max(0, int(previous) - int(lookback_hours * 3_600_000))
-            results.append(load_table(
+            return load_table(
                 warehouse_conninfo,
                 table,
                 _rows(table, client.items(table.source_name, updated_since)),
                 chunk_rows=chunk_rows,
                 watermark_from=str(updated_since) if previous is not None else None,
                 previous_watermark=previous,
-                retries=lambda client=client: client.retries,
+                retries=lambda: client.retries,
                 clock_skew=clock_skew,
-            ))
+                rows_read=lambda: client.items_received,
+                lock_timeout=lock_timeout,
+            )
         finally:
             client.close()
-    return results
+
+    return load_each(
+        "mes", MES_TABLES, load, lambda table: table.name,
+        stops_all=lambda error: isinstance(error, MesUnavailable),
+    )

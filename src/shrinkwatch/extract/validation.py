@@ -10,6 +10,14 @@ Numerics stay decimal strings (no float rounding on the way to PostgreSQL);
 ERP local timestamps stay naive and MES epoch milliseconds stay integers, as
 `contracts.py` prescribes for an honest raw layer.
 
+A value that parses is one PostgreSQL stores as it is, so a COPY never fails
+on a value and one bad record never fails its load: numbers in ASCII digits
+within numeric's range (Python's `Decimal` also reads `"١٢"` and `"1e999999"`;
+PostgreSQL refuses both), text without NUL or a lone UTF-16 surrogate (a
+JSON `"\ud800"`), UTC offsets up to ±15:59:59. Where PostgreSQL reads more than
+the contract means (NaN, infinities, hexadecimal numbers) the parser is the
+stricter one.
+
 A row whose values all parse is then held to its table's row rules
 (`SourceTable.rules`, declared in contracts.py with the reasoning for which
 rules quarantine and which are left to the GX warning suites); the first rule
@@ -30,9 +38,20 @@ from decimal import Decimal, InvalidOperation
 from shrinkwatch.contracts import RowRule, SourceTable
 from shrinkwatch.extract.gs1 import check_digit_error
 
-_INT_RE = re.compile(r"[+-]?\d+")
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIME_RE = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+# ASCII digits only: `\d` also matches other scripts' digits, which PostgreSQL does not read
+_INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_TIME_RE = re.compile(r"\d{2}:\d{2}:\d{2}(\.\d{1,6})?", re.ASCII)
+# PostgreSQL numeric input: decimal notation, `_` allowed between two digits
+_DIGITS = r"\d(?:_?\d)*"
+_DECIMAL_RE = re.compile(rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?", re.ASCII)
+# PostgreSQL numeric holds up to 131072 digits before the decimal point and 16383 after it
+_NUMERIC_INTEGER_DIGITS = 131_072
+_NUMERIC_SCALE = 16_383
+# the largest UTC offset PostgreSQL accepts in a timestamptz is 15:59:59
+_TZ_OFFSET_LIMIT = timedelta(hours=16)
+# half of a UTF-16 pair on its own (JSON "\ud800"): no UTF-8 text, so not PostgreSQL text
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT32 = 2**31
 _INT64 = 2**63
 DEFAULT_CLOCK_SKEW = timedelta(minutes=15)
@@ -67,10 +86,20 @@ def parse_text(value: object) -> str | None:
         return None
     else:
         text = value.strip() if isinstance(value, str) else str(value)
+    # PostgreSQL text holds neither; better a visible rejection than a failed COPY.
     if "\x00" in text:
-        # PostgreSQL text cannot hold NUL; better a visible rejection than a failed COPY.
-        raise InvalidValue("contains a NUL character")
+        raise InvalidValue("contains a NUL character, which PostgreSQL text cannot hold")
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        raise InvalidValue("contains a lone UTF-16 surrogate, which is not text PostgreSQL can hold")
     return text or None
+
+
+def storable_text(text: str) -> str:
+    """`text` as PostgreSQL text can hold it, for a key or a message naming a
+    value that was refused: NUL and lone surrogates spelled as escapes."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _parse_integer(value: object, bound: int) -> int | None:
@@ -112,10 +141,9 @@ def parse_numeric(value: object) -> str | None:
     if isinstance(value, bool):
         raise InvalidValue("is a boolean, not a number")
     if isinstance(value, str):
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise InvalidValue("is not a number") from None
+        if not _DECIMAL_RE.fullmatch(value):
+            raise InvalidValue(_why_not_decimal(value))
+        number = Decimal(value.replace("_", ""))
         text = value  # valid as written; PostgreSQL reads the same decimal
     elif isinstance(value, int | Decimal):
         number = Decimal(value)
@@ -127,7 +155,25 @@ def parse_numeric(value: object) -> str | None:
         raise InvalidValue("is not a number")
     if not number.is_finite():
         raise InvalidValue("is not a finite number")
+    if number and number.adjusted() >= _NUMERIC_INTEGER_DIGITS:
+        raise InvalidValue(f"is beyond PostgreSQL numeric's range ({_NUMERIC_INTEGER_DIGITS:,} digits "
+                           "before the decimal point)")
+    if -number.as_tuple().exponent > _NUMERIC_SCALE:
+        raise InvalidValue(f"has more digits after the decimal point than PostgreSQL numeric holds "
+                           f"({_NUMERIC_SCALE:,})")
     return text
+
+
+def _why_not_decimal(text: str) -> str:
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return "is not a number"
+    if not number.is_finite():
+        return "is not a finite number"
+    if not text.isascii():
+        return "is not a number in ASCII digits, the only digits PostgreSQL reads"
+    return "is not a number"
 
 
 def parse_date(value: object) -> date | None:
@@ -187,8 +233,13 @@ def parse_timestamp(value: object) -> datetime | None:
 
 def parse_timestamptz(value: object) -> datetime | None:
     parsed = _parse_iso_timestamp(value)
-    if parsed is not None and parsed.tzinfo is None:
+    if parsed is None:
+        return None
+    offset = parsed.utcoffset()
+    if offset is None:
         raise InvalidValue("has no time zone (Z or offset)")
+    if abs(offset) >= _TZ_OFFSET_LIMIT:
+        raise InvalidValue("has a UTC offset beyond ±15:59:59, the largest PostgreSQL accepts")
     return parsed
 
 
