@@ -4,11 +4,12 @@ and watched through Airflow's REST API, as a user's tooling would: no
 
 LocalExecutor: unpaused, the extract DAGs run on their own (the latest
 15-minute tick), a second run of one extract triggered while the first runs
-waits for it, the transform runs when the three raw Assets are updated, and a
-transform triggered by new data while one runs waits and then publishes that
-data. CeleryExecutor: the same scheduler with two Celery workers and a Redis
-broker on 127.0.0.1 with a password; the tasks run on both workers. Each
-time raw holds every source row once. Every process is stopped by pid by
+waits for it, the transform runs when the three raw Assets are updated, and
+new data extracted while it runs waits for it (its hold on raw) and triggers
+the next transform, created only once the first has ended. CeleryExecutor:
+the same scheduler with two Celery workers and a Redis broker on 127.0.0.1
+with a password; the tasks run on both workers. Each time raw holds every
+source row once. Every process is stopped by pid by
 `shrinkwatch airflow down`.
 """
 
@@ -20,7 +21,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -271,7 +272,7 @@ def test_the_scheduler_ran_the_extracts_and_the_assets_triggered_the_transform(l
     for ti in sorted(local_runs["task_instances"], key=lambda ti: _at(ti, "start_date")):
         print("  ", (ti["task_id"], ti["state"], round(ti["duration"], 1)))
     warehouse = local_runs["stack"].warehouse()
-    assert _query(warehouse, "select run_id, status from ops.publish_runs") == [(transform["dag_run_id"], "published")]
+    assert (transform["dag_run_id"], "published") in _query(warehouse, "select run_id, status from ops.publish_runs")
 
 
 def test_a_second_run_of_an_extract_waits_for_the_first_and_duplicates_nothing(local_runs):
@@ -292,19 +293,18 @@ def test_a_second_run_of_an_extract_waits_for_the_first_and_duplicates_nothing(l
     assert _query(warehouse, "select count(*) from ops.load_ledger where status = 'failed'") == [(0,)]
 
 
-def test_an_extract_run_with_nothing_new_takes_well_under_a_minute(local_runs):
-    manual = next(r for r in local_runs["extracts"][EXTRACT_DAGS["wms"]]
-                  if r["dag_run_id"] == local_runs["manual_wms"])
-    print(f"\nextract_wms with nothing new: {_seconds(manual):.1f}s")
-    assert _seconds(manual) < 60
-
-
-def test_new_data_is_extracted_while_a_transform_runs_and_the_next_transform_waits_for_it(local_runs):
+def test_new_data_arriving_while_a_transform_runs_waits_for_it_and_goes_to_the_next_transform(local_runs):
     first, second = local_runs["first_transform"], local_runs["second_transform"]
+    # the extracts triggered meanwhile ran, but their loads waited for the
+    # transform's hold on raw (shrinkwatch.locks): the new document was not
+    # among the rows that run's staging checkpoint validated
     assert local_runs["raw_after_extracts"] == [(1,)]
+    loaded_at = _query(local_runs["stack"].warehouse(), "select max(finished_at) from ops.load_ledger "
+                       "where table_name = 'erp_material_doc' and rows_inserted > 0")[0][0]
+    assert loaded_at >= _at(first, "end_date") - timedelta(seconds=5), (loaded_at, _view([first]))
+    # the Assets those loads updated trigger the next transform, created once
+    # the first has ended (one transform run at a time)
     assert second["run_type"] == "asset_triggered"
-    # its Assets were updated while the first ran; it was created once that one ended (max_active_runs=1)
-    assert _at(first, "start_date") < _at(second, "run_after") < _at(first, "end_date"), _view([first])
     assert _at(second, "queued_at") >= _at(first, "end_date")
 
 
@@ -374,7 +374,9 @@ def test_celery_loses_and_duplicates_nothing(celery_runs):
     assert _query(warehouse, "select count(*) from ops.load_ledger where status = 'failed'") == [(0,)]
 
 
-def test_celery_extract_runs_with_nothing_new_take_well_under_a_minute(celery_runs):
+def test_extract_runs_with_nothing_new_take_well_under_a_minute(celery_runs):
+    """Measured where no transform runs: one that holds raw makes a load wait
+    for its report (the LocalExecutor scenario above shows that)."""
     # every run after the first (the manual round, and a 15-minute tick that may have come)
     later = [run for runs in celery_runs["extracts"].values() for run in runs[1:]]
     print("\nextract runs with nothing new: " + ", ".join(f"{r['dag_id']} {_seconds(r):.1f}s" for r in later))
