@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: demo test bench lint sql-fix db-start db-stop clean
+.PHONY: demo test bench lint sql-fix db-start db-stop airflow airflow-down clean
 
 demo: .venv/.synced
 	.venv/bin/shrinkwatch demo
@@ -41,6 +41,14 @@ lint: .venv/.synced
 sql-fix: .venv/.synced
 	$(LINT_DBT_ENV) $(UV) run --frozen python .ci/sqlfluff_offline.py fix dbt_project/models
 
+# The real scheduler in the background (UI and REST API on 127.0.0.1:8080);
+# `make airflow EXECUTOR=celery` runs the tasks on Celery workers instead.
+airflow: .venv/.synced
+	.venv/bin/shrinkwatch airflow up --executor $(or $(EXECUTOR),local)
+
+airflow-down: .venv/.synced
+	.venv/bin/shrinkwatch airflow down
+
 db-start: .venv/.synced
 	.venv/bin/shrinkwatch db start
 
@@ -57,9 +65,11 @@ $(UV):
 
 # Debian tools the tests drive: docker-compose validates docker-compose.yml
 # (no Docker engine needed for `config`); headless chromium renders the GX
-# Data Docs. Each is both the command and its Debian package; `apt-get update`
-# only when a missing one is not in the package lists yet.
-TEST_TOOLS := docker-compose chromium
+# Data Docs; redis-server is the Celery broker of the scheduler test (and of
+# `shrinkwatch airflow up --executor celery`). Each is both the command and
+# its Debian package; `apt-get update` only when a missing one is not in the
+# package lists yet.
+TEST_TOOLS := docker-compose chromium redis-server
 .PHONY: test-tools
 test-tools:
 	@missing="$$(for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || echo $$tool; done)"; \
@@ -70,5 +80,6 @@ test-tools:
 	fi
 
 clean:
+	-.venv/bin/shrinkwatch airflow down
 	-.venv/bin/shrinkwatch db stop
 	rm -rf .shrinkwatch .venv .tools dbt_project/target dbt_project/logs expectations/gx/uncommitted

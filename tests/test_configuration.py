@@ -12,8 +12,10 @@ import subprocess
 import pytest
 import yaml
 
-from shrinkwatch import settings
-from shrinkwatch.settings import ENV_VARS, PROJECT_ROOT, TASK_SETTINGS
+from shrinkwatch import scheduler, settings
+from shrinkwatch.postgres import PgTarget
+from shrinkwatch.runtime import Runtime
+from shrinkwatch.settings import ENV_VARS, PROJECT_ROOT, TASK_SETTINGS, Settings
 
 AIRFLOW_COMPONENTS = {
     "airflow-apiserver": "api-server",
@@ -24,6 +26,7 @@ AIRFLOW_COMPONENTS = {
 }
 REQUIRED_FOR_COMPOSE = {
     "POSTGRES_PASSWORD": "pw",
+    "REDIS_PASSWORD": "redis-pw",
     "AIRFLOW_JWT_SECRET": "secret",
     "SHRINKWATCH_ERP_URL": "mssql+pyodbc://erp",
     "SHRINKWATCH_MES_BASE_URL": "https://mes.example/base",
@@ -53,8 +56,32 @@ def test_compose_runs_every_airflow_component_with_celery_and_redis(compose):
         service = services[name]
         assert command in service["command"], name
         assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-        assert service["environment"]["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis")
         assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
+
+
+def test_compose_and_shrinkwatch_airflow_up_use_the_same_airflow_settings(compose):
+    """What `shrinkwatch airflow up --executor celery` builds (shrinkwatch.scheduler
+    and the runtime) from compose's hosts and passwords is what compose says."""
+    metadata = PgTarget(host="postgres", user="shrinkwatch", password=REQUIRED_FOR_COMPOSE["POSTGRES_PASSWORD"],
+                        dbname="airflow")
+    runtime_env = Runtime(Settings.from_env()).airflow_env(metadata, "http://unused", api_port=8080)
+    expected = {
+        **scheduler.celery_env(
+            scheduler.redis_broker_url("redis", 6379, REQUIRED_FOR_COMPOSE["REDIS_PASSWORD"]),
+            runtime_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        ),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": runtime_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": scheduler.execution_api_url("airflow-apiserver", 8080),
+    }
+    for name in AIRFLOW_COMPONENTS:
+        environment = compose["services"][name]["environment"]
+        assert {key: environment.get(key) for key in expected} == expected, name
+    assert "--port" in compose["services"]["airflow-apiserver"]["command"]
+    # the broker asks for that password, handed to it on stdin, not its command line
+    redis = compose["services"]["redis"]
+    assert redis["environment"]["REDIS_PASSWORD"] == REQUIRED_FOR_COMPOSE["REDIS_PASSWORD"]
+    assert "requirepass" in " ".join(redis["command"]) and "redis-server -" in " ".join(redis["command"])
+    assert "REDIS_PASSWORD" not in " ".join(redis["command"]).split("|")[1]
 
 
 def test_compose_gives_the_tasks_every_setting_and_connection_the_code_reads(compose):

@@ -27,6 +27,8 @@ print(json.dumps({
             "tags": sorted(dag.tags),
             "retries": [t.retries for t in dag.tasks],
             "catchup": dag.catchup,
+            "schedule": getattr(dag.timetable, "expression", None),
+            "max_active_runs": dag.max_active_runs,
             "tasks": sorted(dag.task_ids),
             "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks},
             "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
@@ -125,3 +127,19 @@ def test_the_publish_is_bounded_in_time(dagbag):
     # marts query queued behind it, waiting without end
     timeouts = dagbag["dags"][ids.TRANSFORM_DAG]["execution_timeouts"]
     assert 0 < timeouts[ids.PUBLISH_MARTS] <= 15 * 60
+
+
+def test_the_extracts_run_every_15_minutes_one_run_at_a_time_and_the_transform_on_their_assets(dagbag):
+    for system in RAW_ASSET_URIS:
+        dag = dagbag["dags"][f"extract_{system}"]
+        assert (dag["schedule"], dag["max_active_runs"]) == ("*/15 * * * *", 1)
+    assert dagbag["dags"][ids.TRANSFORM_DAG]["max_active_runs"] == 1
+
+
+def test_the_extract_schedule_is_a_setting(monkeypatch):
+    from shrinkwatch.settings import extract_schedule
+
+    monkeypatch.setenv("SHRINKWATCH_EXTRACT_SCHEDULE", "@hourly")
+    assert extract_schedule() == "@hourly"
+    monkeypatch.delenv("SHRINKWATCH_EXTRACT_SCHEDULE")
+    assert extract_schedule() == "*/15 * * * *"

@@ -15,6 +15,12 @@ def _gx_type(expectation_class: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", expectation_class).lower()
 
 
+def _made_by_an_older_shrinkwatch(conn: psycopg.Connection) -> None:
+    """The tables altered back to an older shape are what older code left:
+    the warehouse's schema version says so too."""
+    conn.execute("update ops.schema_version set fingerprint = 'older'")
+
+
 def test_a_dq_results_from_before_dimensions_gets_the_dimension_its_checks_now_record(warehouse: PgTarget):
     """History written before `dimension` existed is classified as the mart
     classified it then, and that is the dimension each check records now: the
@@ -29,6 +35,7 @@ def test_a_dq_results_from_before_dimensions_gets_the_dimension_its_checks_now_r
                values (%s, now(), 'staging', 's', 't', 'erp', %s, %s, 'critical', true)""",
             [(str(i), _gx_type(c.expectation), c.kwargs.get("description")) for i, c in enumerate(checks)],
         )
+        _made_by_an_older_shrinkwatch(conn)
         conn.commit()
         ensure_schemas(conn)
         upgraded = dict(conn.execute("select run_id, dimension from ops.dq_results").fetchall())
@@ -47,9 +54,39 @@ def test_a_ledger_from_before_refused_empty_accepts_it_after_the_upgrade(warehou
             "alter table ops.load_ledger drop constraint load_ledger_status_check, add constraint "
             "load_ledger_status_check check (status in ('loaded', 'skipped_duplicate', 'skipped_superseded', 'failed'))"
         )
+        _made_by_an_older_shrinkwatch(conn)
         conn.commit()
         ensure_schemas(conn)
         conn.execute("insert into ops.load_ledger (system, status, started_at) values ('erp', 'refused_empty', now())")
+
+
+def test_ensure_schemas_on_a_current_warehouse_waits_for_no_load_in_flight(warehouse: PgTarget):
+    """The scheduler starts the three extract DAGs together every 15 minutes;
+    each calls ensure_schemas while another's load holds its tables. Its DDL
+    locked those tables (`create index if not exists` takes a share lock even
+    when the index exists), so it queued behind the load or deadlocked with
+    it. On a warehouse already at this version it takes no table lock."""
+    conninfo = warehouse.conninfo()
+    with psycopg.connect(conninfo) as conn:
+        ensure_schemas(conn)
+    with psycopg.connect(conninfo) as load, psycopg.connect(conninfo, autocommit=True) as other:
+        # a WMS file's load in flight: its ledger row and its day's rows replaced
+        load.execute("insert into ops.load_ledger (system, status, started_at) values ('wms', 'loaded', now())")
+        load.execute("delete from raw.wms_task")
+        load.execute("delete from quarantine.wms_task")
+        other.execute("set lock_timeout = '2s'")
+        ensure_schemas(other)
+        load.rollback()
+
+
+def test_ensure_schemas_makes_again_a_table_dropped_by_hand(warehouse: PgTarget):
+    with psycopg.connect(conninfo := warehouse.conninfo()) as conn:
+        ensure_schemas(conn)
+        conn.execute("drop table raw.gs1_barcodes")
+        conn.commit()
+    with psycopg.connect(conninfo) as conn:
+        ensure_schemas(conn)
+        assert conn.execute("select count(*) from raw.gs1_barcodes").fetchone() == (0,)
 
 
 def test_a_ledger_from_before_replays_records_one_after_the_upgrade(warehouse: PgTarget):
@@ -63,6 +100,7 @@ def test_a_ledger_from_before_replays_records_one_after_the_upgrade(warehouse: P
         )
         conn.execute("create view ops.load_conservation as select * from ops.load_ledger "
                      "where rows_read <> rows_loaded + rows_quarantined")
+        _made_by_an_older_shrinkwatch(conn)
         conn.commit()
         ensure_schemas(conn)
         conn.execute(

@@ -184,10 +184,30 @@ def db_psql(args) -> None:
     sys.exit(returncode)
 
 
-@main.command(context_settings={"ignore_unknown_options": True})
+class _AirflowGroup(click.Group):
+    """`shrinkwatch airflow up|down|status`, and any other word is an `airflow`
+    command run with shrinkwatch's Airflow environment."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands:
+            return "passthrough", self.commands["passthrough"], args
+        return super().resolve_command(ctx, args)
+
+    def list_commands(self, ctx):
+        return [name for name in super().list_commands(ctx) if name != "passthrough"]
+
+
+@main.group(cls=_AirflowGroup, context_settings={"ignore_unknown_options": True},
+            epilog="Any other command is Airflow's, e.g. `shrinkwatch airflow dags list`.")
+def airflow() -> None:
+    """Airflow with shrinkwatch's environment: the scheduler (`up`, `down`,
+    `status`) or any `airflow` command."""
+
+
+@airflow.command("passthrough", hidden=True, add_help_option=False,
+                 context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def airflow(args) -> None:
-    """Any `airflow` command, with shrinkwatch's Airflow environment."""
+def airflow_passthrough(args) -> None:
     from shrinkwatch.runtime import Runtime
 
     runtime = Runtime(Settings.from_env())
@@ -195,6 +215,54 @@ def airflow(args) -> None:
         env = runtime.airflow_env(warehouse, Settings.from_env().mes_base_url or "http://127.0.0.1:8000")
         returncode = runtime.run(["airflow", *args], env, check=False).returncode
     sys.exit(returncode)
+
+
+@airflow.command("up")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="local: tasks run beside the scheduler; celery: on Celery workers, with a Redis broker "
+                   "on 127.0.0.1 unless AIRFLOW__CELERY__BROKER_URL is set.")
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Celery workers to start.")
+@click.option("--concurrency", type=click.IntRange(1), default=1, show_default=True,
+              help="Tasks each Celery worker runs at once.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="Port of the UI and REST API on 127.0.0.1.")
+def airflow_up(executor, workers, concurrency, port) -> None:
+    """Start Airflow's api-server, scheduler, dag-processor and triggerer (and
+    Celery workers) in the background; `shrinkwatch airflow down` stops them."""
+    from shrinkwatch import scheduler
+
+    settings = Settings.from_env()
+    try:
+        stack = scheduler.up(settings, executor=executor, workers=workers, concurrency=concurrency, port=port)
+    except (RuntimeError, TimeoutError, FileNotFoundError, ValueError) as error:
+        raise click.ClickException(mask_secrets(str(error))) from None
+    click.echo(f"Airflow is up ({stack.executor}): " + ", ".join(f"{n} {p}" for n, p in stack.services.items()))
+    click.echo(f"  UI and REST API:  {stack.url}  (user {scheduler.UI_USER}, password in {stack.password_file})")
+    click.echo(f"  service logs:     {stack.logs}")
+    click.echo("  DAGs start paused: unpause them in the UI or with "
+               "`shrinkwatch airflow dags unpause extract_erp` (…wms, …mes, transform)")
+    click.echo("  stop:             shrinkwatch airflow down")
+
+
+@airflow.command("down")
+def airflow_down() -> None:
+    """Stop every process `shrinkwatch airflow up` started, by its recorded pid."""
+    from shrinkwatch import scheduler
+
+    stopped = scheduler.down(Settings.from_env())
+    click.echo("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+
+
+@airflow.command("status")
+def airflow_status() -> None:
+    """The services `shrinkwatch airflow up` started that are still running."""
+    from shrinkwatch import scheduler
+
+    running = scheduler.running_services(Settings.from_env())
+    if not running:
+        click.echo("no Airflow service running")
+    for name, pid in running.items():
+        click.echo(f"{name:14} pid {pid}")
 
 
 @main.group()

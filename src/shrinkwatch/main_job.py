@@ -18,7 +18,7 @@ from shrinkwatch.airflow.ids import EXTRACT_DAGS, TRANSFORM_DAG
 from shrinkwatch.postgres import drop_database, ensure_database
 from shrinkwatch.quality.context import data_docs_index
 from shrinkwatch.runtime import Runtime
-from shrinkwatch.settings import DBT_PROJECT_DIR, Settings, mask_secrets
+from shrinkwatch.settings import Settings, mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +135,7 @@ def run_main_job(settings: Settings, *, demo: bool = True,
 
         env = {**runtime.airflow_env(warehouse, mes_base_url), **runtime.dbt_env(warehouse)}
         started = time.monotonic()
-        runtime.run(["airflow", "db", "migrate"], env, capture=True)
-        # a broken dbt project fails here, before any DAG runs; the partial-parse
-        # state it leaves in target/ also speeds up every dbt task after it
-        runtime.run(["dbt", "parse", "--project-dir", str(DBT_PROJECT_DIR),
-                     "--profiles-dir", str(DBT_PROJECT_DIR)], env, capture=True)
+        runtime.prepare_airflow(env)
         seconds["setup"] = time.monotonic() - started
 
         failed_dags = []

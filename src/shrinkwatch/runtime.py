@@ -18,6 +18,7 @@ from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget, ensure_
 from shrinkwatch.settings import (
     BIN_DIR,
     DAGS_FOLDER,
+    DBT_PROJECT_DIR,
     ERP_CONN_ID,
     MES_CONN_ID,
     PLUGINS_FOLDER,
@@ -72,9 +73,12 @@ class Runtime:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
 
-    def airflow_env(self, warehouse: PgTarget, mes_base_url: str) -> dict[str, str]:
+    def airflow_env(self, warehouse: PgTarget, mes_base_url: str, *, api_port: int = 8080) -> dict[str, str]:
         """Airflow configuration and connections for a local run (LocalExecutor,
-        metadata on the warehouse's server). Values the user already exported win."""
+        metadata on the warehouse's server, the api-server on 127.0.0.1:`api_port`).
+        Values the user already exported win."""
+        from shrinkwatch.scheduler import execution_api_url
+
         home = self.settings.home
         derived = {
             "AIRFLOW_HOME": str(home / "airflow"),
@@ -84,6 +88,13 @@ class Runtime:
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.with_db(AIRFLOW_DB).sqlalchemy_url("psycopg2"),
+            # the api-server (`shrinkwatch airflow up`) on loopback only, where task workers reach it
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": execution_api_url("127.0.0.1", api_port),
+            # tasks at once on this machine: the three extracts and a transform step or two
+            "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
@@ -105,6 +116,14 @@ class Runtime:
             ),
         }
         return {k: os.environ.get(k) or v for k, v in derived.items()}
+
+    def prepare_airflow(self, env: dict[str, str]) -> None:
+        """Before any DAG runs: Airflow's metadata database migrated, and the dbt
+        project parsed (a broken project fails here; the partial-parse state it
+        leaves in target/ also speeds up every dbt task after it)."""
+        self.run(["airflow", "db", "migrate"], env, capture=True)
+        self.run(["dbt", "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+                 env, capture=True)
 
     def psql_command(self, warehouse: PgTarget, args: tuple[str, ...] | list[str],
                      passfile: Path) -> tuple[list[str], dict[str, str]]:

@@ -104,6 +104,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Clock skew allowed between a source and shrinkwatch: an event dated later than the load "
         "time plus this is quarantined as a future posting (rule `not_future:<column>`).",
     ),
+    "SHRINKWATCH_EXTRACT_SCHEDULE": (
+        "*/15 * * * *",
+        "When the scheduler runs the extract DAGs: a cron expression or an Airflow preset (`@hourly`). "
+        "Read by the DAG files; the transform DAG runs on the extracts' Assets.",
+    ),
+    "SHRINKWATCH_WORKER_NAME": (
+        "",
+        "Set by `shrinkwatch airflow up --executor celery` for each Celery worker it starts: the name "
+        "its tasks report as their hostname. Unset: the machine's host name.",
+    ),
     "SHRINKWATCH_LOCK_TIMEOUT_SECONDS": (
         "900",
         "How long a load or a transform waits for another run (a load of the same raw table, a transform "
@@ -129,10 +139,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# The settings Airflow tasks read (every deployment's workers need them); the
-# rest serve the local runtime, which turns them into Airflow connections.
+# The settings Airflow's DAG files and tasks read (every deployment's
+# dag-processor and workers need them); the rest serve the local runtime,
+# which turns them into Airflow connections.
 TASK_SETTINGS = (
     "SHRINKWATCH_HOME",
+    "SHRINKWATCH_EXTRACT_SCHEDULE",
     "SHRINKWATCH_ERP_LOOKBACK_HOURS",
     "SHRINKWATCH_ERP_RECONCILE_DAYS",
     "SHRINKWATCH_MES_LOOKBACK_HOURS",
@@ -152,6 +164,14 @@ def env(name: str) -> str | None:
         raise KeyError(f"{name} is not a documented shrinkwatch setting")
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+DEFAULT_EXTRACT_SCHEDULE = ENV_VARS["SHRINKWATCH_EXTRACT_SCHEDULE"][0]
+
+
+def extract_schedule() -> str:
+    """The extract DAGs' schedule (read when the DAG files are parsed)."""
+    return env("SHRINKWATCH_EXTRACT_SCHEDULE") or DEFAULT_EXTRACT_SCHEDULE
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import Asset, dag, task
 
 from shrinkwatch.airflow import ids, tasks
-from shrinkwatch.settings import BIN_DIR, DBT_PROJECT_DIR, MARTS_ASSET_URI, RAW_ASSET_URIS, WAREHOUSE_CONN_ID
+from shrinkwatch.settings import (
+    BIN_DIR,
+    DBT_PROJECT_DIR,
+    MARTS_ASSET_URI,
+    RAW_ASSET_URIS,
+    WAREHOUSE_CONN_ID,
+    extract_schedule,
+)
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_ARGS = {"owner": "shrinkwatch", "retries": 2, "retry_delay": timedelta(minutes=2)}
@@ -35,11 +42,16 @@ PUBLISH_TIMEOUT = timedelta(minutes=10)
 
 def extract_dag(system: str, doc_md: str | None):
     """One DAG per source system: extract incrementally into `raw`, then
-    update the system's raw Asset so that the transform DAG can run."""
+    update the system's raw Asset so that the transform DAG can run.
+
+    Every SHRINKWATCH_EXTRACT_SCHEDULE (15 minutes), without catch-up: a run
+    reads everything new since the watermarks and the files already decided
+    on, whatever its interval, so a missed interval's data comes with the next
+    run, and a backfilled run finds nothing left to load. One run at a time."""
 
     @dag(
         dag_id=ids.EXTRACT_DAGS[system],
-        schedule="@daily",
+        schedule=extract_schedule(),
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,

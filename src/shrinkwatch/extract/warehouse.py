@@ -158,6 +158,13 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
     with conn.transaction():
         # Concurrent extractors (one DAG task per system) must not race on DDL.
         conn.execute("select pg_advisory_xact_lock(hashtext('shrinkwatch.ensure_schemas'))")
+        fingerprint = _schema_fingerprint()
+        if _schemas_current(conn, fingerprint):
+            # The DDL below locks the tables it touches even when there is
+            # nothing to do (`create index if not exists` takes a share lock):
+            # run beside another extractor's load, it queued behind it or
+            # deadlocked with it. A warehouse at this version is left alone.
+            return
         for schema in (RAW_SCHEMA, QUARANTINE_SCHEMA, OPS_SCHEMA):
             conn.execute(f"create schema if not exists {schema}")
         for table in TABLES:
@@ -172,3 +179,52 @@ def ensure_schemas(conn: psycopg.Connection) -> None:
                 conn.execute(statement)
         ops.ensure_ops_tables(conn)
         _ensure_quarantine_view(conn)
+        _record_schema_version(conn, fingerprint)
+
+
+# What ensure_schemas last built: a digest of the code that defines the DDL
+# and the relations it made. The check reads only the catalog and this table.
+_SCHEMA_VERSION_DDL = f"""create table if not exists {OPS_SCHEMA}.schema_version (
+    fingerprint text not null,
+    relations text[] not null,
+    applied_at timestamptz not null default now()
+)"""
+
+
+def _schema_fingerprint() -> str:
+    """Changes whenever the code that defines the schemas does (the contracts,
+    this module, the ops DDL): a warehouse made by other code is upgraded."""
+    from pathlib import Path
+
+    from shrinkwatch import contracts
+
+    digest = hashlib.sha256()
+    for module in (contracts, ops):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _schemas_current(conn: psycopg.Connection, fingerprint: str) -> bool:
+    """At this fingerprint, and every relation it made still there (one dropped
+    by hand is made again)."""
+    if conn.execute(f"select to_regclass('{OPS_SCHEMA}.schema_version')").fetchone()[0] is None:
+        return False
+    row = conn.execute(f"select fingerprint, relations from {OPS_SCHEMA}.schema_version").fetchone()
+    if row is None or row[0] != fingerprint:
+        return False
+    missing = conn.execute("select count(*) from unnest(%s::text[]) as r where to_regclass(r) is null",
+                           (row[1],)).fetchone()[0]
+    return missing == 0
+
+
+def _record_schema_version(conn: psycopg.Connection, fingerprint: str) -> None:
+    conn.execute(_SCHEMA_VERSION_DDL)
+    conn.execute(f"delete from {OPS_SCHEMA}.schema_version")
+    conn.execute(
+        f"""insert into {OPS_SCHEMA}.schema_version (fingerprint, relations)
+            select %s, array_agg(quote_ident(n.nspname) || '.' || quote_ident(c.relname))
+            from pg_class as c join pg_namespace as n on n.oid = c.relnamespace
+            where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm')""",
+        (fingerprint, [RAW_SCHEMA, QUARANTINE_SCHEMA, OPS_SCHEMA]),
+    )
