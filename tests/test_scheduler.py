@@ -204,6 +204,11 @@ def local_runs():
         while_first_ran = {r["dag_run_id"]: r["state"] for r in airflow.runs(EXTRACT_DAGS["wms"])}
         _wait(lambda: [r for r in airflow.runs(TRANSFORM_DAG) if r["state"] == "running"],
               "the asset-triggered transform to start")
+        # a run is "running" before its first task is: the transform holds raw
+        # once dbt_build_staging has taken its lease (shrinkwatch.locks)
+        _wait(lambda: _query(stack.warehouse(), "select count(*) from ops.transform_leases "
+                                                "where released_at is null") == [(1,)],
+              "the transform to take its lease on raw")
         # new source data while the transform runs: the extracts load it, and
         # the transform run their Assets trigger waits for the running one
         settings = stack.settings
