@@ -84,6 +84,16 @@ class Airflow:
         return self.get(f"dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
 
 
+def _assert_every_source_row_loaded_once(warehouse: PgTarget, settings: Settings) -> None:
+    """Every source row in raw once, every WMS file loaded once, no load lost or failed."""
+    expected = expected_raw_counts(settings.demo_dir, settings.wms_landing_dir)
+    assert _raw_counts(warehouse, expected) == expected
+    assert _query(warehouse, "select file_name, count(*) from ops.load_ledger where status = 'loaded' "
+                             "and file_name is not null group by 1 having count(*) > 1") == []
+    assert _query(warehouse, "select count(*) from ops.load_conservation") == [(0,)]
+    assert _query(warehouse, "select count(*) from ops.load_ledger where status = 'failed'") == [(0,)]
+
+
 def _wait(condition, what: str, timeout: float = RUN_TIMEOUT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -290,12 +300,7 @@ def test_a_second_run_of_an_extract_waits_for_the_first_and_duplicates_nothing(l
     # outcomes: every source row in raw once, and every WMS file loaded once
     settings: Settings = local_runs["settings"]
     warehouse = local_runs["stack"].warehouse()
-    expected = expected_raw_counts(settings.demo_dir, settings.wms_landing_dir)
-    assert _raw_counts(warehouse, expected) == expected
-    assert _query(warehouse, "select file_name, count(*) from ops.load_ledger where status = 'loaded' "
-                             "and file_name is not null group by 1 having count(*) > 1") == []
-    assert _query(warehouse, "select count(*) from ops.load_conservation") == [(0,)]
-    assert _query(warehouse, "select count(*) from ops.load_ledger where status = 'failed'") == [(0,)]
+    _assert_every_source_row_loaded_once(warehouse, settings)
 
 
 def test_new_data_arriving_while_a_transform_runs_waits_for_it_and_goes_to_the_next_transform(local_runs):
@@ -371,12 +376,7 @@ def test_celery_loses_and_duplicates_nothing(celery_runs):
     stack: Stack = celery_runs["stack"]
     settings = stack.settings
     warehouse = stack.warehouse()
-    expected = expected_raw_counts(settings.demo_dir, settings.wms_landing_dir)
-    assert _raw_counts(warehouse, expected) == expected
-    assert _query(warehouse, "select file_name, count(*) from ops.load_ledger where status = 'loaded' "
-                             "and file_name is not null group by 1 having count(*) > 1") == []
-    assert _query(warehouse, "select count(*) from ops.load_conservation") == [(0,)]
-    assert _query(warehouse, "select count(*) from ops.load_ledger where status = 'failed'") == [(0,)]
+    _assert_every_source_row_loaded_once(warehouse, settings)
 
 
 def test_extract_runs_with_nothing_new_take_well_under_a_minute(celery_runs):
