@@ -152,7 +152,7 @@ def test_passing_staging_succeeds_and_records_every_result(staged, gx_root, airf
 
 
 def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, airflow_connection, tmp_path):
-    """The checkpoints rebuild the Data Docs (UpdateDataDocsAction); headless
+    """Each checkpoint run renders its results into the Data Docs once; headless
     Chromium (`make test` installs Debian's `chromium`) renders the index."""
     assert CHROMIUM.exists(), "chromium is installed by `make test` (Debian package chromium)"
     _run("staging", staged, gx_root)

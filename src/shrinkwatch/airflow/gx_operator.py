@@ -6,7 +6,9 @@ only. This subclass runs the checkpoint the same way (file context, the
 provider's exception type, the result description in XCom), and in addition
 writes every expectation's result to `ops.dq_results` and, when a blocking
 checkpoint fails, raises with the table, expectation, column and sample
-values of each failure. A non-blocking checkpoint (warnings) logs them.
+values of each failure. A non-blocking checkpoint (warnings) logs them. The
+Data Docs are rendered once per run (`context.update_data_docs`), not by a
+checkpoint action per validation definition.
 
 Imported by the transform DAG inside its factory: the provider module pulls
 in Airflow models, which DAG parsing of the other files does not need.
@@ -21,6 +23,7 @@ from great_expectations_provider.operators.validate_checkpoint import GXValidate
 
 from shrinkwatch.airflow import tasks
 from shrinkwatch.quality import results
+from shrinkwatch.quality.context import update_data_docs
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,10 @@ class RecordedCheckpointOperator(GXValidateCheckpointOperator):
         self.blocking = blocking
 
     def execute(self, context) -> None:
-        checkpoint = self.configure_checkpoint(self.configure_file_data_context())
+        gx_context = self.configure_file_data_context()
+        checkpoint = self.configure_checkpoint(gx_context)
         result = checkpoint.run(batch_parameters=self.batch_parameters)
+        update_data_docs(gx_context, result)
         conninfo = tasks.warehouse_target().conninfo()
         recorded = results.record_results(self.checkpoint_name, result, conninfo)
         log.info("checkpoint %s: success=%s, %d results in %s", self.checkpoint_name, result.success, recorded,
