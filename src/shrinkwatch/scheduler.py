@@ -234,7 +234,11 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Free for a server: another listener holds it, not the TIME_WAIT
+    connections of an api-server just stopped (uvicorn binds with
+    SO_REUSEADDR too, so `down` then `up` at once works)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -109,6 +109,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "When the scheduler runs the extract DAGs: a cron expression or an Airflow preset (`@hourly`). "
         "Read by the DAG files; the transform DAG runs on the extracts' Assets.",
     ),
+    "SHRINKWATCH_DBT_THREADS": (
+        "4",
+        "Models and tests dbt builds at once on the warehouse (the transform's dbt tasks and the dbt CLI): "
+        "while one waits on PostgreSQL another runs. Read by the DAG files and dbt_project/profiles.yml.",
+    ),
     "SHRINKWATCH_WORKER_NAME": (
         "",
         "Set by `shrinkwatch airflow up --executor celery` for each Celery worker it starts: the name "
@@ -145,6 +150,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 TASK_SETTINGS = (
     "SHRINKWATCH_HOME",
     "SHRINKWATCH_EXTRACT_SCHEDULE",
+    "SHRINKWATCH_DBT_THREADS",
     "SHRINKWATCH_ERP_LOOKBACK_HOURS",
     "SHRINKWATCH_ERP_RECONCILE_DAYS",
     "SHRINKWATCH_MES_LOOKBACK_HOURS",
@@ -172,6 +178,11 @@ DEFAULT_EXTRACT_SCHEDULE = ENV_VARS["SHRINKWATCH_EXTRACT_SCHEDULE"][0]
 def extract_schedule() -> str:
     """The extract DAGs' schedule (read when the DAG files are parsed)."""
     return env("SHRINKWATCH_EXTRACT_SCHEDULE") or DEFAULT_EXTRACT_SCHEDULE
+
+
+def dbt_threads() -> int:
+    """dbt's threads in the transform (read when the DAG files are parsed)."""
+    return int(env("SHRINKWATCH_DBT_THREADS") or ENV_VARS["SHRINKWATCH_DBT_THREADS"][0])
 
 
 @dataclass(frozen=True)

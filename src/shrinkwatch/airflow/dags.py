@@ -18,6 +18,7 @@ from shrinkwatch.settings import (
     MARTS_ASSET_URI,
     RAW_ASSET_URIS,
     WAREHOUSE_CONN_ID,
+    dbt_threads,
     extract_schedule,
 )
 
@@ -90,7 +91,7 @@ def transform_dag(doc_md: str | None):
         profile_name="shrinkwatch",
         target_name="airflow",
         profile_mapping=PostgresUserPasswordProfileMapping(
-            conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging"}
+            conn_id=WAREHOUSE_CONN_ID, profile_args={"schema": "staging", "threads": dbt_threads()}
         ),
     )
 
