@@ -167,9 +167,12 @@ class Stack:
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
+    @property
+    def password_file(self) -> Path:
+        return self.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+
     def airflow(self) -> Airflow:
-        return Airflow(f"http://127.0.0.1:{self.port}",
-                       self.home / "airflow" / "simple_auth_manager_passwords.json.generated")
+        return Airflow(f"http://127.0.0.1:{self.port}", self.password_file)
 
     def warehouse(self) -> PgTarget:
         return PgTarget(host=str(self.home / "pg"), password="embedded")
@@ -178,9 +181,11 @@ class Stack:
         """`shrinkwatch airflow down`, and what it left running."""
         pids = scheduler.running_services(self.settings)
         done = self.command("airflow", "down", check=False)
+        warehouse_pid_after = EmbeddedPostgres(self.home).pid()
         EmbeddedPostgres(self.home).stop()  # should `down` not have: never leave a server behind
         return {
             "stdout": done.stdout, "pids": pids, "services_after": scheduler.running_services(self.settings),
+            "warehouse_pid_after": warehouse_pid_after,
             "alive_after": [pid for pid in pids.values() if Path(f"/proc/{pid}").exists()
                             and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]],
         }
@@ -333,16 +338,12 @@ def _broker_answers(pid: int) -> dict:
     return {"listening": listening, "without_password": without_password}
 
 
-def _password_file(stack: Stack) -> Path:
-    return stack.home / "airflow" / "simple_auth_manager_passwords.json.generated"
-
-
 @pytest.mark.parametrize("phase", ["celery", "local"])
 def test_up_prints_where_the_ui_is_and_no_password(runs, phase):
     stack: Stack = runs["stack"]
     up = runs[phase]["up"]
     assert f"http://127.0.0.1:{stack.port}" in up.stdout
-    password = scheduler.ui_password(_password_file(stack))
+    password = scheduler.ui_password(stack.password_file)
     assert password not in up.stdout + up.stderr
     for log in (stack.home / "airflow" / "services").glob("*.log"):
         assert password not in log.read_text(errors="replace"), log.name
@@ -421,6 +422,7 @@ def test_down_stops_every_process_it_started(runs):
     # `up` started the embedded warehouse, so `down` stopped it: the
     # LocalExecutor's `up` started it again
     assert "warehouse" in down["stdout"]
+    assert down["warehouse_pid_after"] is None
 
 
 # --- CeleryExecutor: two workers, a Redis broker with a password ------------------

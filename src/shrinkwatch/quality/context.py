@@ -96,8 +96,8 @@ def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
 def update_data_docs(context, checkpoint_result) -> None:
     """Render one checkpoint run's results and their suites, and the index, once."""
     validations = list(checkpoint_result.run_results)
-    suites = {key.expectation_suite_identifier.name: key.expectation_suite_identifier for key in validations}
-    context.build_data_docs(resource_identifiers=[*validations, *suites.values()], build_index=True)
+    suites = {key.expectation_suite_identifier for key in validations}
+    context.build_data_docs(resource_identifiers=[*validations, *suites], build_index=True)
 
 
 def data_docs_index(project_root: Path = EXPECTATIONS_DIR) -> Path:
