@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -168,6 +169,37 @@ def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, ai
     staging_suites = [s.name for s in suites.SUITES if s.schema == "staging"]
     missing = [name for name in staging_suites if name not in dom]
     assert not missing, f"suites not on the Data Docs index: {missing}"
+
+
+def test_stored_results_older_than_the_retention_leave_the_store_and_the_data_docs(
+        staged, gx_root, airflow_connection):
+    """At a 15-minute cadence GX's store would grow for good: the next
+    checkpoint run removes a result older than SHRINKWATCH_GX_RESULTS_KEEP_DAYS
+    (3) and its Data Docs page, and keeps the recent ones."""
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
+
+    gx = context.open_context(context.gx_dsn(staged), gx_root)
+    store = gx.validation_results_store
+    recent = set(store.list_keys())
+    assert recent, "the tests above ran the staging checkpoint"
+    template = next(iter(recent))
+    month_old = ValidationResultIdentifier(
+        template.expectation_suite_identifier,
+        RunIdentifier(run_name="thirty-days-ago", run_time=datetime.now(UTC) - timedelta(days=30)),
+        template.batch_identifier,
+    )
+    store.set(month_old, store.get(template))
+    gx.build_data_docs(resource_identifiers=[month_old], build_index=True)
+    index = context.data_docs_index(gx_root)
+    assert "thirty-days-ago" in index.read_text()
+    assert len(list(gx_root.rglob("thirty-days-ago"))) == 2, "the stored result and its page"
+
+    _run("staging", staged, gx_root)
+
+    assert not list(gx_root.rglob("thirty-days-ago"))
+    assert "thirty-days-ago" not in index.read_text()
+    assert recent < set(store.list_keys()), "the recent results stay, and this run's are added"
 
 
 def test_a_warning_is_recorded_and_does_not_block(staged, gx_root, airflow_connection):

@@ -114,6 +114,12 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "Models and tests dbt builds at once on the warehouse (the transform's dbt tasks and the dbt CLI): "
         "while one waits on PostgreSQL another runs. Read by the DAG files and dbt_project/profiles.yml.",
     ),
+    "SHRINKWATCH_GX_RESULTS_KEEP_DAYS": (
+        "3",
+        "Days Great Expectations keeps its stored validation results and their Data Docs pages "
+        "(expectations/gx/uncommitted); older ones are removed after each checkpoint run, so the store "
+        "and the Data Docs stay bounded at any cadence. Every result also stays in ops.dq_results.",
+    ),
     "SHRINKWATCH_WORKER_NAME": (
         "",
         "Set by `shrinkwatch airflow up --executor celery` for each Celery worker it starts: the name "
@@ -151,6 +157,7 @@ TASK_SETTINGS = (
     "SHRINKWATCH_HOME",
     "SHRINKWATCH_EXTRACT_SCHEDULE",
     "SHRINKWATCH_DBT_THREADS",
+    "SHRINKWATCH_GX_RESULTS_KEEP_DAYS",
     "SHRINKWATCH_ERP_LOOKBACK_HOURS",
     "SHRINKWATCH_ERP_RECONCILE_DAYS",
     "SHRINKWATCH_MES_LOOKBACK_HOURS",
@@ -183,6 +190,11 @@ def extract_schedule() -> str:
 def dbt_threads() -> int:
     """dbt's threads in the transform (read when the DAG files are parsed)."""
     return int(env("SHRINKWATCH_DBT_THREADS") or ENV_VARS["SHRINKWATCH_DBT_THREADS"][0])
+
+
+def gx_results_keep_days() -> float:
+    """How long GX's stored validation results are kept (read by the checkpoint tasks)."""
+    return float(env("SHRINKWATCH_GX_RESULTS_KEEP_DAYS") or ENV_VARS["SHRINKWATCH_GX_RESULTS_KEEP_DAYS"][0])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ writes every expectation's result to `ops.dq_results` and, when a blocking
 checkpoint fails, raises with the table, expectation, column and sample
 values of each failure. A non-blocking checkpoint (warnings) logs them. The
 Data Docs are rendered once per run (`context.update_data_docs`), not by a
-checkpoint action per validation definition.
+checkpoint action per validation definition, and results older than
+`SHRINKWATCH_GX_RESULTS_KEEP_DAYS` leave GX's store then.
 
 Imported by the transform DAG inside its factory: the provider module pulls
 in Airflow models, which DAG parsing of the other files does not need.
@@ -24,6 +25,7 @@ from great_expectations_provider.operators.validate_checkpoint import GXValidate
 from shrinkwatch.airflow import tasks
 from shrinkwatch.quality import results
 from shrinkwatch.quality.context import update_data_docs
+from shrinkwatch.settings import gx_results_keep_days
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,9 @@ class RecordedCheckpointOperator(GXValidateCheckpointOperator):
         gx_context = self.configure_file_data_context()
         checkpoint = self.configure_checkpoint(gx_context)
         result = checkpoint.run(batch_parameters=self.batch_parameters)
-        update_data_docs(gx_context, result)
+        removed = update_data_docs(gx_context, result, gx_results_keep_days())
+        if removed:
+            log.info("removed %d stored validation results older than %s days", removed, gx_results_keep_days())
         conninfo = tasks.warehouse_target().conninfo()
         recorded = results.record_results(self.checkpoint_name, result, conninfo)
         log.info("checkpoint %s: success=%s, %d results in %s", self.checkpoint_name, result.success, recorded,

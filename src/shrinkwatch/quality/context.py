@@ -5,7 +5,9 @@ The context in `expectations/gx/` holds the `warehouse` Postgres data source
 no credential is ever written), one table asset and suite per validated
 model, their validation definitions and the checkpoints `staging`,
 `staging_warnings` and `marts`. After each checkpoint run `update_data_docs`
-renders its results into the Data Docs.
+renders its results into the Data Docs and removes the stored results (and
+so their pages) older than `SHRINKWATCH_GX_RESULTS_KEEP_DAYS`: at a 15-minute
+cadence the store would otherwise grow by ~40 results per transform for good.
 `build_context` writes it (`shrinkwatch gx build`, against a warehouse whose
 models exist, since GX checks every asset's table when it is added); at run
 time nothing is built, a checkpoint is loaded and run.
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from shrinkwatch.quality.suites import SEVERITIES, SUITES
@@ -28,6 +32,9 @@ DATASOURCE = "warehouse"
 CHECKPOINTS = {"critical": "staging", "warning": "staging_warnings"}
 MARTS_CHECKPOINT = "marts"
 RESULT_FORMAT = {"result_format": "SUMMARY"}
+# The Data Docs index reads each result it lists: it lists the newest ones
+# only (about a dozen transforms), so its build time does not grow with the store.
+INDEX_VALIDATION_RESULTS = 500
 
 
 def gx_dsn(warehouse) -> str:
@@ -58,6 +65,9 @@ def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
     context = open_context(dsn, project_root)
     # progress bars would flood the Airflow task logs
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    sites = context.variables.data_docs_sites
+    sites["local_site"]["site_index_builder"]["validation_results_limit"] = INDEX_VALIDATION_RESULTS
+    context.variables.data_docs_sites = sites
     context.variables.save()
     datasource = context.data_sources.add_postgres(DATASOURCE, connection_string="${" + DSN_VARIABLE + "}")
     definitions: dict[str, list] = {}
@@ -93,11 +103,35 @@ def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
     return context
 
 
-def update_data_docs(context, checkpoint_result) -> None:
-    """Render one checkpoint run's results and their suites, and the index, once."""
+def update_data_docs(context, checkpoint_result, keep_days: float) -> int:
+    """Remove the stored results older than `keep_days`, then render this
+    checkpoint run's results and their suites, and the index, once; the index
+    build drops the pages of removed results. Returns how many were removed."""
+    store = context.validation_results_store
+    cutoff = datetime.now(UTC) - timedelta(days=keep_days)
+    stale = [key for key in store.list_keys() if key.run_id.run_time < cutoff]
+    for key in stale:
+        store.remove_key(key)
     validations = list(checkpoint_result.run_results)
     suites = {key.expectation_suite_identifier for key in validations}
     context.build_data_docs(resource_identifiers=[*validations, *suites], build_index=True)
+    site = context.variables.data_docs_sites["local_site"]["store_backend"]["base_directory"]
+    _remove_run_directories(
+        {Path(*key.to_tuple()[:3]) for key in stale},
+        (Path(store.store_backend.full_base_directory), Path(context.root_directory) / site / "validations"),
+    )
+    return len(stale)
+
+
+def _remove_run_directories(run_directories: set[Path], roots: tuple[Path, ...]) -> None:
+    """GX leaves a removed result's directories behind (its `rrmdir` tests a
+    generator for emptiness, which never holds): remove each run's directory
+    (suite/run name/run time) and its run-name parent once they are empty."""
+    for root in roots:
+        for run_directory in run_directories:
+            for directory in (root / run_directory, root / run_directory.parent):
+                with suppress(OSError):  # not empty (another result), or gone
+                    directory.rmdir()
 
 
 def data_docs_index(project_root: Path = EXPECTATIONS_DIR) -> Path:
