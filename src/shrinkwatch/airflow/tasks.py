@@ -57,7 +57,7 @@ def _prepare_warehouse() -> str:
 
 
 def _report(system: str, results: list) -> list[dict]:
-    # parse_new_barcodes gives None when there was nothing new to parse
+    # parse_new_barcodes and load_location_map give None when there was nothing new
     rows = [asdict(r) for r in results if r is not None]
     for row in rows:
         log.info(

@@ -4,12 +4,15 @@ One CSV file, `werks,lgort,warehouse,zone,mes_line,mes_work_center,description`,
 UTF-8 with or without BOM. It is configuration a user edits, so it is loaded
 like a WMS export but as a whole:
 
-- the same bytes as the last loaded map (sha256) -> `skipped_duplicate`, no reload;
+- the same bytes as the last loaded map (sha256) -> passed over, no ledger row
+  (like a WMS export already decided on: every run reads the map, and at a
+  15-minute cadence a row per run would say nothing 96 times a day);
 - otherwise the file's valid rows replace the whole table, in one transaction
   with their ledger row (system `wms`, table `location_map`).
 
-Both are decided under the table's lock (`load_table`'s `decide`), so of two
-runs at once the second sees the first's load and skips.
+The load is decided again under the table's lock (`load_table`'s `decide`), so
+of two runs at once that both found the map changed the second sees the
+first's load and records `skipped_duplicate`.
 
 Rows are validated by the loader: a row without `werks` or `lgort`, or with a
 field count other than the header's, is quarantined in `quarantine.location_map`;
@@ -53,8 +56,8 @@ def load_location_map(
     encodings: Sequence[str] = ("utf-8-sig",),
     chunk_rows: int = 50000,
     lock_timeout: timedelta = locks.DEFAULT_TIMEOUT,
-) -> LoadResult:
-    """Load the location map at `path` unless it is unchanged since its last load."""
+) -> LoadResult | None:
+    """Load the location map at `path`; None when it is unchanged since its last load."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -64,6 +67,9 @@ def load_location_map(
     checksum = sha256_of(path)
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
+        last = _last_loaded(conn)
+    if last is not None and last[1] == checksum:
+        return None
 
     def decide(conn: psycopg.Connection) -> Decision:
         last = _last_loaded(conn)
