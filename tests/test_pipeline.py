@@ -29,7 +29,7 @@ from shrinkwatch import evaluate, report
 from shrinkwatch.demo import gs1
 from shrinkwatch.main_job import EXTRACT_DAGS, TRANSFORM_DAG, run_main_job
 from shrinkwatch.postgres import AIRFLOW_DB, EmbeddedPostgres, PgTarget
-from shrinkwatch.quality.context import data_docs_index
+from shrinkwatch.quality.context import data_docs_index, results_dir
 from shrinkwatch.quality.suites import QUARANTINE_GATE, SUITES
 from shrinkwatch.settings import Settings
 
@@ -261,7 +261,9 @@ def test_marts_are_queryable_and_the_report_is_written(pipeline_runs):
 
 
 def test_great_expectations_validated_staging_and_built_data_docs(pipeline_runs):
-    index = data_docs_index()
+    index = data_docs_index(results_dir(pipeline_runs["settings"].home))
+    assert str(index) == json.loads((pipeline_runs["settings"].home / "reports" / "run_summary.json").read_text())[
+        "data_docs"]
     assert index.exists()
     html = index.read_text()
     for suite in SUITES:

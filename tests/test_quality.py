@@ -85,7 +85,8 @@ def staged(pg_server: PgTarget, dbt_dir: Path) -> PgTarget:
 
 @pytest.fixture(scope="module")
 def gx_root(staged: PgTarget, tmp_path_factory) -> Path:
-    """A copy of the committed context: a run writes Data Docs and results into it."""
+    """A copy of the committed context; a run writes its results and Data Docs
+    into its `results` directory (a home's `gx/`)."""
     root = tmp_path_factory.mktemp("gx")
     shutil.copytree(EXPECTATIONS_DIR / "gx", root / "gx", ignore=shutil.ignore_patterns("uncommitted"))
     return root
@@ -118,7 +119,7 @@ def _run(checkpoint: str, staged: PgTarget, gx_root: Path, blocking: bool = True
         task_id=f"validate_{checkpoint}",
         checkpoint_name=checkpoint,
         blocking=blocking,
-        configure_file_data_context=lambda: context.open_context(context.gx_dsn(staged), gx_root),
+        configure_file_data_context=lambda: context.open_context(context.gx_dsn(staged), gx_root / "results", gx_root),
     )
     ti = TaskInstance()
     operator.execute({"ti": ti})
@@ -157,7 +158,7 @@ def test_the_data_docs_show_every_staging_suite_in_a_browser(staged, gx_root, ai
     Chromium (`make test` installs Debian's `chromium`) renders the index."""
     assert CHROMIUM.exists(), "chromium is installed by `make test` (Debian package chromium)"
     _run("staging", staged, gx_root)
-    index = context.data_docs_index(gx_root)
+    index = context.data_docs_index(gx_root / "results")
     assert index.exists()
     rendered = subprocess.run(
         [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", index.as_uri()],
@@ -179,7 +180,7 @@ def test_stored_results_older_than_the_retention_leave_the_store_and_the_data_do
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 
-    gx = context.open_context(context.gx_dsn(staged), gx_root)
+    gx = context.open_context(context.gx_dsn(staged), gx_root / "results", gx_root)
     store = gx.validation_results_store
     recent = set(store.list_keys())
     assert recent, "the tests above ran the staging checkpoint"
@@ -191,7 +192,7 @@ def test_stored_results_older_than_the_retention_leave_the_store_and_the_data_do
     )
     store.set(month_old, store.get(template))
     gx.build_data_docs(resource_identifiers=[month_old], build_index=True)
-    index = context.data_docs_index(gx_root)
+    index = context.data_docs_index(gx_root / "results")
     assert "thirty-days-ago" in index.read_text()
     assert len(list(gx_root.rglob("thirty-days-ago"))) == 2, "the stored result and its page"
 

@@ -275,12 +275,13 @@ def gx_build() -> None:
     """Rewrite expectations/gx from shrinkwatch.quality.suites.SUITES (the staging
     and mart models must exist in the warehouse: GX checks each table as it
     adds it)."""
-    from shrinkwatch.quality.context import build_context, gx_dsn
+    from shrinkwatch.quality.context import build_context, gx_dsn, results_dir
     from shrinkwatch.runtime import Runtime
     from shrinkwatch.settings import EXPECTATIONS_DIR
 
-    with Runtime(Settings.from_env()).warehouse_session() as warehouse:
-        build_context(gx_dsn(warehouse))
+    settings = Settings.from_env()
+    with Runtime(settings).warehouse_session() as warehouse:
+        build_context(gx_dsn(warehouse), results_dir(settings.home))
     click.echo(f"wrote {EXPECTATIONS_DIR / 'gx'}")
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from shrinkwatch import report
 from shrinkwatch.airflow.ids import EXTRACT_DAGS, TRANSFORM_DAG
 from shrinkwatch.postgres import drop_database, ensure_database
-from shrinkwatch.quality.context import data_docs_index
+from shrinkwatch.quality.context import data_docs_index, results_dir
 from shrinkwatch.runtime import Runtime
 from shrinkwatch.settings import Settings, mask_secrets
 
@@ -151,7 +151,7 @@ def run_main_job(settings: Settings, *, demo: bool = True,
             seconds[dag_id] = time.monotonic() - started
 
         summary = report.collect(warehouse.conninfo())
-        summary["data_docs"] = str(data_docs_index())
+        summary["data_docs"] = str(data_docs_index(results_dir(settings.home)))
         summary["warehouse"] = mask_secrets(warehouse.sqlalchemy_url())
         report.write(summary, settings.home / "reports" / "run_summary.json")
     return MainJobRun(summary, seconds, failed_dags)

@@ -117,7 +117,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "SHRINKWATCH_GX_RESULTS_KEEP_DAYS": (
         "3",
         "Days Great Expectations keeps its stored validation results and their Data Docs pages "
-        "(expectations/gx/uncommitted); older ones are removed after each checkpoint run, so the store "
+        "($SHRINKWATCH_HOME/gx); older ones are removed after each checkpoint run, so the store "
         "and the Data Docs stay bounded at any cadence. Every result also stays in ops.dq_results.",
     ),
     "SHRINKWATCH_WORKER_NAME": (
@@ -147,6 +147,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "<warehouse>",
         "Set by shrinkwatch at run time from the warehouse connection; the committed GX context "
         "reads its connection string from it.",
+    ),
+    "SHRINKWATCH_GX_RESULTS_DIR": (
+        "$SHRINKWATCH_HOME/gx",
+        "Set by shrinkwatch at run time: the committed GX context stores its validation results "
+        "(validations/) and Data Docs (data_docs/local_site/index.html) there, one directory per home.",
     ),
 }
 

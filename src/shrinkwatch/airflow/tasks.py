@@ -237,7 +237,7 @@ def report_task(run_id: str, started_at, task_states: dict[str, str | None]) -> 
 
 
 def gx_file_context():
-    from shrinkwatch.quality.context import gx_dsn, open_context
+    from shrinkwatch.quality.context import gx_dsn, open_context, results_dir
 
-    return open_context(gx_dsn(warehouse_target()))
+    return open_context(gx_dsn(warehouse_target()), results_dir(Settings.from_env().home))
 

@@ -2,7 +2,9 @@
 
 The context in `expectations/gx/` holds the `warehouse` Postgres data source
 (its connection string is `${SHRINKWATCH_GX_DSN}`, substituted at run time, so
-no credential is ever written), one table asset and suite per validated
+no credential is ever written), its stores of validation results and Data Docs
+under `${SHRINKWATCH_GX_RESULTS_DIR}` (the home's `gx/`, so every home, and
+compose's volume, has its own and the checkout holds none), one table asset and suite per validated
 model, their validation definitions and the checkpoints `staging`,
 `staging_warnings` and `marts`. After each checkpoint run `update_data_docs`
 renders its results into the Data Docs and removes the stored results (and
@@ -25,6 +27,7 @@ from shrinkwatch.quality.suites import SEVERITIES, SUITES
 from shrinkwatch.settings import EXPECTATIONS_DIR
 
 DSN_VARIABLE = "SHRINKWATCH_GX_DSN"
+RESULTS_DIR_VARIABLE = "SHRINKWATCH_GX_RESULTS_DIR"
 DATASOURCE = "warehouse"
 # Per validated schema, its critical checkpoint and (if it has warnings) its
 # warning one. `staging` runs after dbt staging and blocks the marts; `marts`
@@ -35,6 +38,7 @@ RESULT_FORMAT = {"result_format": "SUMMARY"}
 # The Data Docs index reads each result it lists: it lists the newest ones
 # only (about a dozen transforms), so its build time does not grow with the store.
 INDEX_VALIDATION_RESULTS = 500
+SITE = "data_docs/local_site"  # in the results directory
 
 
 def gx_dsn(warehouse) -> str:
@@ -43,14 +47,21 @@ def gx_dsn(warehouse) -> str:
     return warehouse.sqlalchemy_url("psycopg2")
 
 
-def open_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
+def results_dir(home: Path) -> Path:
+    """Where a shrinkwatch home keeps GX's validation results and Data Docs."""
+    return Path(home) / "gx"
+
+
+def open_context(dsn: str, results: Path, project_root: Path = EXPECTATIONS_DIR):
+    """The committed context, on the warehouse `dsn`, storing results and Data Docs in `results`."""
     import great_expectations as gx
 
     os.environ[DSN_VARIABLE] = dsn
+    os.environ[RESULTS_DIR_VARIABLE] = str(results)
     return gx.get_context(mode="file", project_root_dir=str(project_root))
 
 
-def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
+def build_context(dsn: str, results: Path, project_root: Path = EXPECTATIONS_DIR):
     """(Re)write the committed context from `SUITES`."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
@@ -62,10 +73,14 @@ def build_context(dsn: str, project_root: Path = EXPECTATIONS_DIR):
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    context = open_context(dsn, project_root)
+    context = open_context(dsn, results, project_root)
     # progress bars would flood the Airflow task logs
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    stores = context.variables.stores
+    stores["validation_results_store"]["store_backend"]["base_directory"] = f"${{{RESULTS_DIR_VARIABLE}}}/validations/"
+    context.variables.stores = stores
     sites = context.variables.data_docs_sites
+    sites["local_site"]["store_backend"]["base_directory"] = f"${{{RESULTS_DIR_VARIABLE}}}/{SITE}/"
     sites["local_site"]["site_index_builder"]["validation_results_limit"] = INDEX_VALIDATION_RESULTS
     context.variables.data_docs_sites = sites
     context.variables.save()
@@ -115,10 +130,9 @@ def update_data_docs(context, checkpoint_result, keep_days: float) -> int:
     validations = list(checkpoint_result.run_results)
     suites = {key.expectation_suite_identifier for key in validations}
     context.build_data_docs(resource_identifiers=[*validations, *suites], build_index=True)
-    site = context.variables.data_docs_sites["local_site"]["store_backend"]["base_directory"]
+    results = Path(os.environ[RESULTS_DIR_VARIABLE])
     _remove_run_directories(
-        {Path(*key.to_tuple()[:3]) for key in stale},
-        (Path(store.store_backend.full_base_directory), Path(context.root_directory) / site / "validations"),
+        {Path(*key.to_tuple()[:3]) for key in stale}, (results / "validations", results / SITE / "validations")
     )
     return len(stale)
 
@@ -134,5 +148,5 @@ def _remove_run_directories(run_directories: set[Path], roots: tuple[Path, ...])
                     directory.rmdir()
 
 
-def data_docs_index(project_root: Path = EXPECTATIONS_DIR) -> Path:
-    return project_root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+def data_docs_index(results: Path) -> Path:
+    return results / SITE / "index.html"
