@@ -47,9 +47,10 @@ class RecordedCheckpointOperator(GXValidateCheckpointOperator):
         gx_context = self.configure_file_data_context()
         checkpoint = self.configure_checkpoint(gx_context)
         result = checkpoint.run(batch_parameters=self.batch_parameters)
-        removed = update_data_docs(gx_context, result, gx_results_keep_days())
+        keep_days = gx_results_keep_days()
+        removed = update_data_docs(gx_context, result, keep_days)
         if removed:
-            log.info("removed %d stored validation results older than %s days", removed, gx_results_keep_days())
+            log.info("removed %d stored validation results older than %s days", removed, keep_days)
         conninfo = tasks.warehouse_target().conninfo()
         recorded = results.record_results(self.checkpoint_name, result, conninfo)
         log.info("checkpoint %s: success=%s, %d results in %s", self.checkpoint_name, result.success, recorded,

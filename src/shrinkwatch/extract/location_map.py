@@ -39,14 +39,15 @@ from shrinkwatch.extract.wms import csv_rows, detect_encoding, sha256_of, undeco
 from shrinkwatch.ops import LEDGER
 
 
-def _last_loaded(conn: psycopg.Connection) -> tuple[int, str | None] | None:
-    """(load_id, checksum) of the location map's last successful load."""
-    return conn.execute(
+def _unchanged_since(conn: psycopg.Connection, checksum: str) -> int | None:
+    """The location map's last successful load, if it loaded these bytes."""
+    last = conn.execute(
         f"""select load_id, file_checksum from {LEDGER}
             where system = %s and table_name = %s and status = 'loaded'
             order by load_id desc limit 1""",
         (LOCATION_MAP.system, LOCATION_MAP.name),
     ).fetchone()
+    return last[0] if last is not None and last[1] == checksum else None
 
 
 def load_location_map(
@@ -67,14 +68,13 @@ def load_location_map(
     checksum = sha256_of(path)
     with psycopg.connect(warehouse_conninfo, autocommit=True) as conn:
         ensure_schemas(conn)
-        last = _last_loaded(conn)
-    if last is not None and last[1] == checksum:
-        return None
+        if _unchanged_since(conn, checksum) is not None:
+            return None
 
     def decide(conn: psycopg.Connection) -> Decision:
-        last = _last_loaded(conn)
-        if last is not None and last[1] == checksum:
-            return Decision(skip=("skipped_duplicate", f"unchanged since load {last[0]}"))
+        loaded = _unchanged_since(conn, checksum)
+        if loaded is not None:
+            return Decision(skip=("skipped_duplicate", f"unchanged since load {loaded}"))
         return Decision()
 
     notes: list[str] = []
